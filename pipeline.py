@@ -87,6 +87,21 @@ def not_built(name: str, issue: int):
     return handler
 
 
+def _add_stage_cli(parser: argparse.ArgumentParser, package: str, stage: str, issue: int) -> None:
+    """Each stage package owns its training options: ``<package>/cli.py`` adds and runs them."""
+    import importlib
+
+    try:
+        cli = importlib.import_module(f"{package}.cli")
+    except ModuleNotFoundError as err:
+        if err.name != f"{package}.cli":
+            raise
+        parser.set_defaults(handler=not_built(f"train {stage}", issue))
+        return
+    cli.add_train_arguments(parser)
+    parser.set_defaults(handler=cli.train)
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -108,10 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=not_built("evaluate", 8))
 
     train = sub.add_parser("train", help="train a stage on a dataset folder")
-    train.add_argument("stage", choices=["detector", "segmenter", "classifier", "all"])
-    train.add_argument("dataset", type=Path)
-    train.add_argument("--out", type=Path, required=True)
-    train.set_defaults(handler=not_built("train", 4))
+    stages = train.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for stage, package, issue in (("detector", "detection", 4), ("segmenter", "segmentation", 5), ("classifier", "fusion", 6)):
+        stage_parser = stages.add_parser(stage, help=f"train the {stage}")
+        stage_parser.add_argument("dataset", type=Path, help="dataset folder (see 'data import')")
+        stage_parser.add_argument("--out", type=Path, required=True, help="folder for the weights, config and logs")
+        stage_parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+        stage_parser.add_argument("--seed", type=int, default=0)
+        _add_stage_cli(stage_parser, package, stage, issue)
 
     data = sub.add_parser("data", help="import, pull, split, synthesize and check datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")

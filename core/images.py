@@ -57,6 +57,16 @@ def _to_rgb_array(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
+def _identify(handle, name: str) -> Image.Image:
+    try:
+        return Image.open(handle)
+    except UnidentifiedImageError as err:
+        raise ImageError(f"{name}: not an image (format not recognised)") from err
+    except (OSError, ValueError, ImportError) as err:
+        # ultralytics patches Image.open to retry unknown files as HEIF; its failures land here.
+        raise ImageError(f"{name}: not an image ({type(err).__name__}: {err})") from err
+
+
 def _open(source: Image.Image, name: str, max_side: int) -> LoadedImage:
     full_width = source.size[0]
     try:
@@ -101,22 +111,14 @@ def load_image(path: str | Path, max_side: int = MAX_SIDE) -> LoadedImage:
     except PermissionError as err:
         raise ImageError(f"{path}: permission denied, cannot read the file") from err
     with handle:
-        try:
-            source = Image.open(handle)
-        except UnidentifiedImageError as err:
-            raise ImageError(f"{path}: not an image (format not recognised)") from err
-        return _open(source, str(path), max_side)
+        return _open(_identify(handle, str(path)), str(path), max_side)
 
 
 def decode_image(data: bytes, name: str = "upload", max_side: int = MAX_SIDE) -> LoadedImage:
     """Decode image bytes (an HTTP upload, a webcam frame) like :func:`load_image`."""
     if not data:
         raise ImageError(f"{name}: empty file (0 bytes)")
-    try:
-        source = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError as err:
-        raise ImageError(f"{name}: not an image (format not recognised)") from err
-    return _open(source, name, max_side)
+    return _open(_identify(io.BytesIO(data), name), name, max_side)
 
 
 def letterbox(rgb: np.ndarray, size: int, fill: int = 0) -> tuple[np.ndarray, float, tuple[int, int]]:

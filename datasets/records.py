@@ -47,6 +47,11 @@ class Region:
             self.polygon = [(float(x), float(y)) for x, y in self.polygon]
 
     @property
+    def label(self) -> str:
+        """The detector class this region trains: its kind, plus its grade where graded."""
+        return f"{self.kind}/{self.grade}" if self.grade else self.kind
+
+    @property
     def area(self) -> float:
         x1, y1, x2, y2 = self.box
         return max(0.0, x2 - x1) * max(0.0, y2 - y1)

@@ -1,0 +1,160 @@
+"""core/: image loading, atomic writes, the pretrained backbone registry, weight configs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from core.backbones import BackboneError, backbone_names, create_backbone, load_smp_encoder, positional_state_dict
+from core.images import ImageError, decode_image, letterbox, load_image
+from core.io import atomic_write_json
+from core.weights import WeightsError, load_safetensors, read_config, save_safetensors
+
+BUS = Path(__import__("ultralytics").__file__).parent / "assets" / "bus.jpg"
+IMAGENET_MINIBUS = 654
+
+
+def _imagenet_input(path: Path, mean, std, size: int = 224) -> torch.Tensor:
+    rgb = np.asarray(Image.open(path).convert("RGB").resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None]
+    return (x - torch.tensor(mean)[:, None, None]) / torch.tensor(std)[:, None, None]
+
+
+# ----------------------------------------------------------------------------- backbones
+def test_efficientnet_lite0_loads_strictly_and_recognises_a_bus():
+    model = create_backbone("efficientnet_lite0").eval()
+    cfg = model.pretrained_cfg
+    with torch.no_grad():
+        probs = model(_imagenet_input(BUS, cfg["mean"], cfg["std"])).softmax(-1)[0]
+    assert int(probs.argmax()) == IMAGENET_MINIBUS and probs.max() > 0.5
+    random = create_backbone("efficientnet_lite0", pretrained=False).eval()
+    with torch.no_grad():
+        assert random(_imagenet_input(BUS, cfg["mean"], cfg["std"])).softmax(-1)[0].max() < 0.1
+
+
+def _features(model, x):
+    with torch.no_grad():
+        out = model(x)
+    out = out[-1] if isinstance(out, (list, tuple)) else out
+    return torch.nn.functional.adaptive_avg_pool2d(out, 1).flatten()
+
+
+def test_pretrained_features_separate_different_images_better_than_random(scalp_mini):
+    """ImageNet features tell a bus from a scalp close-up far more than they tell two scalps apart."""
+    scalps = sorted((scalp_mini / "valid" / "images").glob("*.jpg"))[:2]
+    for name in ("efficientnet_lite0", "mobilenet_v2"):
+        kwargs = {"features_only": True} if name.startswith("efficientnet") else {}
+        scores = {}
+        for pretrained in (True, False):
+            torch.manual_seed(0)
+            model = create_backbone(name, pretrained=pretrained, **kwargs).eval()
+            mean, std = ((0.5,) * 3, (0.5,) * 3) if name.startswith("efficientnet") else ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+            a, b, bus = (_features(model, _imagenet_input(p, mean, std)) for p in (*scalps, BUS))
+            cos = torch.nn.functional.cosine_similarity
+            scores[pretrained] = float(cos(a, b, dim=0) - cos(a, bus, dim=0))
+        assert scores[True] > 0.1, name
+        assert scores[True] > scores[False] + 0.05, name
+
+
+def test_smp_encoder_loads_every_key():
+    import segmentation_models_pytorch as smp
+
+    unet = smp.Unet("timm-tf_efficientnet_lite0", encoder_weights=None, in_channels=3, classes=1)
+    before = {k: v.clone() for k, v in unet.encoder.state_dict().items()}
+    load_smp_encoder(unet.encoder, "efficientnet_lite0")
+    after = unet.encoder.state_dict()
+    changed = sum(not torch.equal(before[k], after[k]) for k in before if after[k].dtype.is_floating_point)
+    assert changed > 0.9 * sum(v.dtype.is_floating_point for v in after.values())
+
+
+def test_positional_load_refuses_shape_mismatch():
+    source = {"a": torch.zeros(3), "b": torch.zeros(2, 2)}
+    with pytest.raises(BackboneError, match="does not fit"):
+        positional_state_dict(source, {"x": torch.zeros(3), "y": torch.zeros(3, 3)}, "test")
+    with pytest.raises(BackboneError, match="unknown backbone"):
+        create_backbone("resnet9000")
+    assert {"efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "mobilenet_v2"} <= set(backbone_names())
+
+
+# ----------------------------------------------------------------------------- images
+def _save(tmp_path: Path, name: str, image: Image.Image, **kwargs) -> Path:
+    path = tmp_path / name
+    image.save(path, **kwargs)
+    return path
+
+
+def test_load_image_handles_the_formats_people_have(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8))
+    assert load_image(_save(tmp_path, "a.png", rgb)).rgb.shape == (60, 80, 3)
+    gray = load_image(_save(tmp_path, "g.png", rgb.convert("L"))).rgb
+    assert gray.shape == (60, 80, 3) and np.array_equal(gray[..., 0], gray[..., 2])
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(0)
+    assert load_image(_save(tmp_path, "t.png", rgba)).rgb.max() == 0  # transparent → black, not garbage
+    sixteen = Image.fromarray((np.arange(60 * 80).reshape(60, 80) * 13).astype(np.uint16))
+    loaded = load_image(_save(tmp_path, "d.png", sixteen)).rgb
+    assert loaded.dtype == np.uint8 and loaded.max() == 255 and loaded.min() == 0
+    exif = rgb.getexif()
+    exif[0x0112] = 6
+    rotated = load_image(_save(tmp_path, "r.jpg", rgb, exif=exif))
+    assert rotated.rgb.shape == (80, 60, 3) and rotated.original_size == (60, 80)
+
+
+def test_load_image_downscales_huge_photos_and_keeps_original_size(tmp_path):
+    big = Image.new("RGB", (12000, 9000), (120, 80, 60))
+    loaded = load_image(_save(tmp_path, "big.jpg", big, quality=50), max_side=2048)
+    assert max(loaded.rgb.shape[:2]) <= 2048 and loaded.original_size == (12000, 9000)
+    assert loaded.scale == pytest.approx(12000 / loaded.rgb.shape[1])
+
+
+@pytest.mark.parametrize(
+    "content, reason",
+    [(b"", "empty file"), (b"hello, I am text", "not an image"), ("truncated", "truncated or corrupt"), ("tiny", "too small")],
+)
+def test_load_image_gives_one_sentence_reasons(tmp_path, content, reason):
+    path = tmp_path / "x.jpg"
+    if content == "truncated":
+        good = tmp_path / "good.jpg"
+        Image.fromarray(np.random.default_rng(1).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(good)
+        path.write_bytes(good.read_bytes()[:2000])
+    elif content == "tiny":
+        Image.new("RGB", (1, 1)).save(path)
+    else:
+        path.write_bytes(content)
+    with pytest.raises(ImageError, match=reason) as err:
+        load_image(path)
+    assert str(path) in str(err.value)
+    if isinstance(content, bytes):
+        with pytest.raises(ImageError, match=reason):
+            decode_image(content)
+
+
+def test_letterbox_keeps_aspect_and_reports_padding():
+    image = np.full((100, 200, 3), 255, np.uint8)
+    boxed, scale, (left, top) = letterbox(image, 64)
+    assert boxed.shape == (64, 64, 3) and scale == pytest.approx(0.32)
+    assert (left, top) == (0, 16) and boxed[0].max() == 0 and boxed[32].min() == 255
+
+
+# ----------------------------------------------------------------------------- weights and io
+def test_weights_config_catches_a_changed_file(tmp_path):
+    path = tmp_path / "segmenter.safetensors"
+    config = save_safetensors({"w": torch.arange(4.0)}, path, {"stage": "segmenter", "mean": [0.5] * 3})
+    state, loaded = load_safetensors(path)
+    assert torch.equal(state["w"], torch.arange(4.0)) and loaded["sha256"] == config["sha256"]
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    with pytest.raises(WeightsError, match="does not match its config"):
+        read_config(path)
+    with pytest.raises(WeightsError, match="not found"):
+        read_config(tmp_path / "nothing.safetensors")
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    atomic_write_json(tmp_path / "a" / "x.json", {"k": 1})
+    assert json.loads((tmp_path / "a" / "x.json").read_text()) == {"k": 1}
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.json"]

@@ -158,3 +158,60 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     atomic_write_json(tmp_path / "a" / "x.json", {"k": 1})
     assert json.loads((tmp_path / "a" / "x.json").read_text()) == {"k": 1}
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.json"]
+
+
+# ----------------------------------------------------------------------------- the Analysis record
+def _analysis(is_scalp: bool = True):
+    from core.analysis import Analysis, GradeResult, RegionResult, mask_to_rle
+    from core.taxonomy import INDICATORS
+
+    mask = np.zeros((48, 64), bool)
+    mask[10:20, 30:50] = True
+    return Analysis(
+        image="samples/a.jpg", size=(64, 48), is_scalp=is_scalp, scalp_score=0.9 if is_scalp else 0.1,
+        view="closeup", view_confidence=0.98,
+        hair_loss=GradeResult("mid", {"low": 0.2, "mid": 0.7, "high": 0.1}),
+        indicators={n: GradeResult(i % 4, [0.1, 0.2, 0.3, 0.4]) for i, n in enumerate(INDICATORS)},
+        regions=[RegionResult([30, 10, 50, 20], "dandruff", None, 0.8, int(mask.sum()), mask_to_rle(mask))],
+    )
+
+
+@pytest.mark.parametrize("shape, density", [((5, 7), 0.3), ((1, 1), 1.0), ((64, 48), 0.0), ((64, 48), 1.0), ((33, 17), 0.5)])
+def test_mask_rle_round_trips(shape, density):
+    from core.analysis import mask_to_rle, rle_to_mask
+
+    mask = np.random.default_rng(0).random(shape) < density
+    assert np.array_equal(rle_to_mask(mask_to_rle(mask)), mask)
+
+
+def test_mask_rle_is_coco_ordered():
+    from core.analysis import mask_to_rle
+
+    mask = np.zeros((4, 4), bool)
+    mask[1:3, 1:3] = True
+    assert mask_to_rle(mask) == {"size": [4, 4], "counts": "5 2 2 2 5"}  # column-major, background first
+
+
+def test_analysis_round_trips_and_summarizes():
+    from core.analysis import Analysis
+
+    analysis = _analysis()
+    again = Analysis.from_json(analysis.to_json())
+    assert again == analysis
+    data = json.loads(analysis.to_json())
+    assert data["disclaimer"].startswith("Screening aid") and data["schema_version"] == 1
+    assert analysis.affected_fraction == pytest.approx(200 / (64 * 48))
+    line = analysis.summary()
+    assert "hair loss MID (0.70)" in line and "dandruff" not in line.split("|")[2]  # dandruff graded 0 here
+    assert "not a scalp photo" in _analysis(is_scalp=False).summary()
+
+
+def test_overlay_tints_the_mask_and_adds_a_legend():
+    analysis = _analysis()
+    rgb = np.full((48, 64, 3), 128, np.uint8)
+    overlay = analysis.plot(rgb)
+    assert overlay.shape[0] == 48 and overlay.shape[1] > 64  # legend panel to the right
+    inside, outside = overlay[15, 40].astype(int), overlay[40, 5].astype(int)
+    assert np.abs(inside - 128).sum() > 30 and np.abs(outside - 128).sum() == 0
+    declined = _analysis(is_scalp=False).plot(rgb, legend=False)
+    assert declined.shape == rgb.shape and declined.mean() < 128  # shaded, with the refusal text

@@ -1,0 +1,224 @@
+"""``HairMeter``: the pipeline's one door to hair count, thickness, thin-hair ratio and density.
+
+>>> meter = HairMeter.load("/work/scratch/hair/final", device="cpu")               # doctest: +SKIP
+>>> measurement = meter.measure(rgb, magnification=50)                            # doctest: +SKIP
+>>> analysis.hair = measurement.to_dict()                                         # doctest: +SKIP
+>>> overlay = hair.draw.draw_hairs(rgb, measurement)                              # doctest: +SKIP
+
+Pictures are measured in a *frame*: the picture resized to 640 px wide, the trichoscope
+frame the network was trained at (or, for shafts far wider than it was trained on, a smaller
+working frame; see ``auto_scale``; numbers are still reported in 640 px frame pixels). Roboflow exports stretch 640 x 480 scope
+frames to 640 x 640; give ``native_aspect=4/3`` and the frame is un-stretched to 640 x 480
+first, so shafts are measured in square pixels and the field area is right. Pixel numbers
+in the record (``thickness_px``, ``um_per_px``) are pixels of that frame; for the 640 px
+wide pictures scopes save, these are the picture's own pixels.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from hair.measure import HairMeasurement, measure_hairs
+from hair.model import HairNet, check_rgb
+from hair.shafts import TraceParams
+from hair.units import THIN_HAIR_UM, um_per_px_for
+
+#: Width of the frame pictures are measured in: the scope frame the network learned on.
+FRAME_WIDTH = 640
+
+
+@dataclass
+class Frame:
+    """A picture brought to the working frame, and how to get back."""
+
+    rgb: np.ndarray  # the working frame
+    scale_x: float  # working px per picture px, across
+    scale_y: float  # working px per picture px, down
+    px_scale: float = 1.0  # reference-frame (640 px wide) px per working px
+
+
+def to_frame(rgb: np.ndarray, frame_width: int = FRAME_WIDTH, native_aspect: float | None = None) -> Frame:
+    """Resize a picture to a frame ``frame_width`` px wide (``native_aspect`` = width / height
+    of the scope's own frame, e.g. 4/3, undoes a stretch to another aspect)."""
+    rgb = check_rgb(rgb)
+    height, width = rgb.shape[:2]
+    frame_height = round(frame_width / native_aspect) if native_aspect else round(height * frame_width / width)
+    px_scale = FRAME_WIDTH / frame_width
+    if (frame_height, frame_width) == (height, width):
+        return Frame(rgb, 1.0, 1.0, px_scale)
+    interpolation = cv2.INTER_AREA if frame_width < width else cv2.INTER_LINEAR
+    resized = cv2.resize(rgb, (frame_width, frame_height), interpolation=interpolation)
+    return Frame(resized, frame_width / width, frame_height / height, px_scale)
+
+
+class HairMeter:
+    """Hair shafts of a close-up: mask, centre lines, count, widths, density.
+
+    Args:
+        net: the trained :class:`~hair.model.HairNet`.
+        native_aspect: width / height of the scope's frame when pictures come stretched (4/3
+            for Roboflow's 640 x 640 exports of 640 x 480 frames); None measures them as given.
+        thin_um: thin-hair threshold in micrometres.
+        params: shaft tracing settings.
+        working_width: width of the frame the network and the tracer work in. 640 suits
+            scopes near the generator's 55x (shafts 3-13 px across a 640 px frame); for strongly
+            magnifying scopes, whose shafts are 20-40 px across, a smaller working frame brings
+            them back to the widths the network learned (see :func:`suggest_working_width`).
+            Results are always reported in pixels of the 640 px reference frame.
+    """
+
+    def __init__(
+        self,
+        net: HairNet,
+        native_aspect: float | None = None,
+        thin_um: float = THIN_HAIR_UM,
+        params: TraceParams = TraceParams(),
+        working_width: int = FRAME_WIDTH,
+    ) -> None:
+        if not MIN_WORKING_WIDTH <= working_width <= FRAME_WIDTH:
+            raise ValueError(f"working_width must be {MIN_WORKING_WIDTH}-{FRAME_WIDTH} px, got {working_width}")
+        self.net = net.eval()
+        self.native_aspect = native_aspect
+        self.thin_um = float(thin_um)
+        self.params = params
+        self.working_width = int(working_width)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", **settings) -> "HairMeter":
+        """The meter of ``hair.safetensors`` (a file, or a folder holding it) and its config.
+
+        ``settings`` are the constructor's keyword arguments (``native_aspect``, ``thin_um``...).
+        """
+        return cls(HairNet.load(path, device=device), **settings)
+
+    @property
+    def config(self) -> dict:
+        return getattr(self.net, "weights_config", self.net.config())
+
+    def probabilities(self, rgb: np.ndarray) -> tuple[Frame, np.ndarray, np.ndarray]:
+        """The working frame and its hair and centre-line probability maps (0 on blank margins)."""
+        rgb = check_rgb(rgb)
+        frame = to_frame(rgb, self.working_width, self.native_aspect)
+        hair, centerline = self.net.probabilities(frame.rgb)
+        top, bottom, left, right = scalp_window(frame.rgb)
+        if (top, bottom, left, right) != (0, hair.shape[0], 0, hair.shape[1]):
+            # Blank margins have no hairs, and their edge is no shaft.
+            keep = np.zeros(hair.shape, bool)
+            keep[top + 2 : bottom - 2, left + 2 : right - 2] = True
+            hair, centerline = np.where(keep, hair, 0.0), np.where(keep, centerline, 0.0)
+        return frame, hair, centerline
+
+    def mask(self, rgb: np.ndarray) -> np.ndarray:
+        """Hair mask (H x W bool) at the picture's own size."""
+        rgb = check_rgb(rgb)
+        _, hair, _ = self.probabilities(rgb)
+        height, width = rgb.shape[:2]
+        if hair.shape != (height, width):
+            hair = cv2.resize(hair, (width, height), interpolation=cv2.INTER_LINEAR)
+        return hair > self.net.threshold
+
+    def measure(
+        self, rgb: np.ndarray, um_per_px: float | None = None, magnification: float | None = None
+    ) -> HairMeasurement:
+        """Count and measure the hairs of a close-up.
+
+        Args:
+            rgb: H x W x 3 uint8 picture.
+            um_per_px: micrometres per pixel *of this picture* (across), if calibrated.
+            magnification: else the scope's nominal magnification (see :mod:`hair.units`).
+                With neither, widths are reported in pixels and density is null.
+        """
+        rgb = check_rgb(rgb)
+        frame, hair, centerline = self.probabilities(rgb)
+        return self.measure_maps(rgb.shape[1], frame, hair, centerline, um_per_px, magnification)
+
+    def measure_maps(
+        self,
+        picture_width: int,
+        frame: Frame,
+        hair: np.ndarray,
+        centerline: np.ndarray,
+        um_per_px: float | None = None,
+        magnification: float | None = None,
+    ) -> HairMeasurement:
+        """:meth:`measure` from probability maps already computed (see :meth:`probabilities`)."""
+        scale = um_per_px_for(um_per_px, magnification, picture_width)
+        # um per pixel of the 640 px reference frame, in which everything is reported.
+        reference_um_per_px = None if scale is None else scale * picture_width / FRAME_WIDTH
+        top, bottom, left, right = scalp_window(frame.rgb)
+        return measure_hairs(
+            hair > self.net.threshold,
+            reference_um_per_px,
+            centerline=centerline > self.net.centerline_threshold,
+            width_map=hair,
+            thin_um=self.thin_um,
+            params=self.params,
+            field_px=(bottom - top) * (right - left),
+            width_level=self.net.threshold,
+            px_scale=frame.px_scale,
+        )
+
+
+#: Working-frame suggestion: pictures are probed in a frame this wide; a dataset whose median
+#: shaft is wider than SCALE_TRIGGER_PX (reference px; the generator draws 3-13 px) is worked
+#: on in a frame where that median becomes TRAINED_MEDIAN_WIDTH_PX, the median drawn width of
+#: the synthetic training scenes.
+PROBE_WIDTH = 224
+SCALE_TRIGGER_PX = 14.0
+TRAINED_MEDIAN_WIDTH_PX = 9.0
+MIN_WORKING_WIDTH = 160
+
+
+def suggest_working_width(meter: HairMeter, pictures: Iterable[np.ndarray]) -> tuple[int, float]:
+    """A working width for a whole dataset (one scope, one magnification) and the median
+    shaft width (reference px) it is based on.
+
+    Each picture is looked at in a frame a third of the size, where even very thick shafts
+    are within what the network learned; the median over the pictures of their median shaft
+    width decides. Use unlabelled pictures (a train split), not the ones you score on.
+    """
+    widths = []
+    for rgb in pictures:
+        probe = to_frame(rgb, PROBE_WIDTH, meter.native_aspect)
+        hair, centerline = meter.net.probabilities(probe.rgb)
+        rough = measure_hairs(hair > meter.net.threshold, None, centerline=centerline > meter.net.centerline_threshold,
+                              width_map=hair, params=meter.params, width_level=meter.net.threshold)
+        if rough.count >= 2:
+            widths.append(float(np.median(rough.widths_px)) * probe.px_scale)
+    if not widths:
+        return FRAME_WIDTH, float("nan")
+    median = float(np.median(widths))
+    if median <= SCALE_TRIGGER_PX:
+        return FRAME_WIDTH, median
+    wanted = FRAME_WIDTH * TRAINED_MEDIAN_WIDTH_PX / median
+    return int(np.clip(round(wanted / 32) * 32, MIN_WORKING_WIDTH, FRAME_WIDTH)), median
+
+
+def scalp_window(rgb: np.ndarray, level: float = 235.0, spread: float = 10.0) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the part of the frame that shows scalp: blank margins off.
+
+    Some scope apps save frames with white strips along an edge (scalp-data has pictures
+    with a 54 px strip at the bottom and 20 px at the right); counting them as scalp would
+    lower the density, and their edge looks like a shaft.
+    """
+    grey = rgb.mean(axis=2)
+    height, width = grey.shape
+
+    def blank(lines: np.ndarray) -> bool:
+        return bool(lines.mean() >= level and lines.std() <= spread)
+
+    top, bottom, left, right = 0, height, 0, width
+    while top < bottom - 1 and blank(grey[top]):
+        top += 1
+    while bottom - 1 > top and blank(grey[bottom - 1]):
+        bottom -= 1
+    while left < right - 1 and blank(grey[top:bottom, left]):
+        left += 1
+    while right - 1 > left and blank(grey[top:bottom, right - 1]):
+        right -= 1
+    return top, bottom, left, right

@@ -6,7 +6,7 @@
         --dataset /work/scratch/data/scalp-data --working-width 320 --out scores_marks.json
 
 Synthetic truth: the count is the generator's (every strand with a visible pixel); the
-thickness truth is each visible strand's *drawn* width (see :func:`hair.synthetic.drawn_width`),
+thickness truth is each visible strand's *drawn* width (see :func:`datasets.synth.hair.drawn_width`),
 and the generator's nominal ``thickness_px`` is reported beside it. Scores on synthetic
 pictures say the measuring works; they say nothing of real-world accuracy.
 """

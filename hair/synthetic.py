@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from datasets.synth import render as synth_render
-from datasets.synth.hair import Strand
+from datasets.synth.hair import Strand, drawn_width
 from datasets.synth.render import Subject, SynthScalp
 
 #: Width of the centre-line target in px at 640 px frames: thin enough that hairs lying
@@ -53,15 +53,6 @@ class HairScene:
 
 
 @lru_cache(maxsize=64)
-def drawn_width(thickness: int) -> int:
-    """Pixels across a straight OpenCV polyline drawn with ``thickness`` (measured, not assumed)."""
-    canvas = np.zeros((4 * thickness + 16, 32), np.uint8)
-    y = canvas.shape[0] // 2
-    points = np.array([[[0, y << _SHIFT]], [[31 << _SHIFT, y << _SHIFT]]], np.int32)
-    cv2.polylines(canvas, [points], False, 1, int(thickness), cv2.LINE_8, _SHIFT)
-    return int(canvas[:, 16].sum())
-
-
 @contextlib.contextmanager
 def _captured_strands() -> Iterator[list[list[Strand]]]:
     """Record the strands ``render_scalp`` hands to its hair painter (which is left as is)."""

@@ -12,7 +12,7 @@ from core.taxonomy import INDICATORS
 from datasets.folder import DatasetError, DatasetFolder
 from datasets.synth import AREA_GRADE_CUTS, GENERATOR_VERSION, generate, render_scalp
 from datasets.synth.grading import grade_from_area, grade_from_reduction, hair_loss_image_grade
-from datasets.synth.hair import MAX_WIDTH_PX, MIN_WIDTH_PX
+from datasets.synth.hair import MAX_WIDTH_PX, MIN_WIDTH_PX, drawn_width
 from datasets.synth.lesions import MIN_REGION_PX
 from datasets.synth.preview import contact_sheet
 
@@ -196,7 +196,8 @@ def test_hair_count_is_the_number_of_strands_drawn() -> None:
         hair = scalp.hair
         assert hair.count == len(hair.thickness_px) == len(np.unique(hair.ids)) - 1 > 0
         assert set(np.unique(hair.ids)) == set(range(hair.count + 1))
-        assert all(MIN_WIDTH_PX <= w <= MAX_WIDTH_PX for w in hair.thickness_px)
+        # The truth is the drawn width: OpenCV draws thickness t as t+1 (even) or t+2 (odd) pixels.
+        assert all(drawn_width(MIN_WIDTH_PX) <= w <= drawn_width(MAX_WIDTH_PX) for w in hair.thickness_px)
         assert hair.density_level in ("low", "normal", "high") and hair.hairs_per_cm2 > 0
 
 
@@ -221,3 +222,23 @@ def test_refuses_to_overwrite_another_dataset(tmp_path: Path) -> None:
         generate(1, tmp_path, progress=False)
     with pytest.raises(ValueError, match="unknown indicator"):
         render_scalp(np.random.default_rng(0), grades={"dandruf": 1})
+
+
+def test_recorded_hair_width_is_the_drawn_width():
+    """A strand's recorded thickness must equal the pixels across it in the hair mask."""
+    import cv2
+
+    rng = np.random.default_rng(11)
+    scalp = render_scalp(rng, (320, 240), grades={n: 0 for n in INDICATORS})
+    hair = scalp.hair
+    widths = []
+    for hair_id, recorded in enumerate(hair.thickness_px, 1):
+        mask = (hair.ids == hair_id).astype(np.uint8)
+        if mask.sum() < 200:
+            continue
+        # Twice the largest inscribed half-width: the shaft width where nothing covers it.
+        distance = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 5)
+        widths.append((recorded, 2 * distance.max() - 1))
+    assert widths, "no strand large enough to measure"
+    errors = [abs(recorded - measured) for recorded, measured in widths]
+    assert np.median(errors) <= 0.5  # the nominal OpenCV thickness would be off by 1-2 px

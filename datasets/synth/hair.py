@@ -7,6 +7,8 @@ instance map, so the count of visible strands is exact even where hairs cross.
 """
 from __future__ import annotations
 
+import functools
+
 import math
 from dataclasses import dataclass
 
@@ -195,6 +197,18 @@ def _reach(strands: list[Strand], indices: list[int], shape: Shape, pad: int) ->
 def _touches_frame(strand: Strand, width: int, height: int) -> bool:
     low, high = strand.points.min(axis=0) - strand.width, strand.points.max(axis=0) + strand.width
     return not (high[0] < 0 or high[1] < 0 or low[0] >= width or low[1] >= height)
+
+
+@functools.lru_cache(maxsize=None)
+def drawn_width(thickness: int) -> int:
+    """Pixels across a straight OpenCV polyline drawn with ``thickness``: OpenCV draws a
+    thickness ``t`` line ``t + 1`` (even ``t``) or ``t + 2`` (odd ``t``) pixels wide, so the
+    truth records this measured width, not the nominal thickness."""
+    canvas = np.zeros((4 * thickness + 16, 32), np.uint8)
+    y = canvas.shape[0] // 2
+    points = np.array([[[0, y << _SHIFT]], [[31 << _SHIFT, y << _SHIFT]]], np.int32)
+    cv2.polylines(canvas, [points], False, 1, int(thickness), cv2.LINE_8, _SHIFT)
+    return int(canvas[:, 16].sum())
 
 
 def _draw_strand(strand: Strand, hair_id: int, colour: np.ndarray, coverage: np.ndarray, ids: np.ndarray) -> None:

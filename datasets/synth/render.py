@@ -24,6 +24,7 @@ from datasets.synth.hair import (
     HairStyle,
     Strand,
     draw_hairs,
+    drawn_width,
     grow_strand,
     place_follicles,
     visible_strands,
@@ -366,7 +367,7 @@ def _hair_truth(hair: HairLayer, strands: list[Strand], style: HairStyle, shape:
     level = next(name for limit, name in DENSITY_LEVELS if style.units_per_cm2 < limit)
     return HairTruth(
         count=len(visible),
-        thickness_px=[strands[i].width for i in visible],
+        thickness_px=[drawn_width(strands[i].width) for i in visible],
         ids=renumber[hair.ids],
         hairs_per_cm2=round(rooted / field_cm2, 1),
         density_level=level,

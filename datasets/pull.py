@@ -12,7 +12,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from datasets.folder import DatasetError, DatasetFolder
+from datasets.folder import DatasetFolder
 
 log = logging.getLogger(__name__)
 API_HOST = "api.roboflow.com"

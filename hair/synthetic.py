@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Iterator
 
 import cv2
@@ -52,7 +51,6 @@ class HairScene:
         return int(len(self.widths_px))
 
 
-@lru_cache(maxsize=64)
 @contextlib.contextmanager
 def _captured_strands() -> Iterator[list[list[Strand]]]:
     """Record the strands ``render_scalp`` hands to its hair painter (which is left as is)."""
@@ -93,8 +91,8 @@ def render_hair_scene(
     for index in visible:
         _draw_centerline(centerline, strands[index], mask.shape)
     reach = cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    nominal = np.asarray(truth.thickness_px, np.int64)
-    widths = np.array([drawn_width(int(w)) for w in nominal], np.int64)
+    nominal = np.array([strands[index].width for index in visible], np.int64)  # OpenCV thickness asked for
+    widths = np.asarray(truth.thickness_px, np.int64)  # the generator records the drawn width
     polylines = [strands[index].points.astype(np.float32) for index in visible]
     return HairScene(scalp.rgb, mask, (centerline > 0) & reach, truth.ids, widths, nominal, polylines, scalp)
 

@@ -19,12 +19,7 @@ def config_dir() -> Path:
     return base / "scalpscope" / "ultralytics"
 
 
-def ensure_offline() -> None:
-    """Point ultralytics at a private config folder holding its fonts, and switch it offline."""
-    os.environ["YOLO_OFFLINE"] = "1"
-    os.environ.setdefault("YOLO_VERBOSE", "False")
-    folder = Path(os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir())))
-    fonts = folder / "Ultralytics"
+def _install_fonts(fonts: Path) -> None:
     fonts.mkdir(parents=True, exist_ok=True)
     missing = [name for name in FONT_NAMES if not (fonts / name).is_file()]
     if missing:
@@ -33,8 +28,21 @@ def ensure_offline() -> None:
         source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
         for name in missing:
             shutil.copyfile(source, fonts / name)
-    from ultralytics.utils import SETTINGS
 
+
+def ensure_offline() -> None:
+    """Point ultralytics at a private config folder holding its fonts, and switch it offline.
+
+    If something imported ultralytics first, its config folder is already fixed; the fonts
+    then go there too, so plotting still finds them instead of downloading.
+    """
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    folder = Path(os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir())))
+    _install_fonts(folder / "Ultralytics")
+    from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
+
+    _install_fonts(Path(USER_CONFIG_DIR))
     if SETTINGS.get("sync", True):
         SETTINGS.update(sync=False)  # no anonymous usage analytics
 

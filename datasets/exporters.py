@@ -53,15 +53,20 @@ def _link(src: Path, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def export_yolo(folder: DatasetFolder, out: Path, classes: list[str] | None = None) -> Path:
-    """Write a YOLO detection dataset for ``folder``'s splits; returns ``out/data.yaml``."""
+def export_yolo(folder: DatasetFolder, out: Path, classes: list[str] | None = None, only: str | None = None) -> Path:
+    """Write a YOLO detection dataset for ``folder``'s splits; returns ``out/data.yaml``.
+
+    For training, every split is written and train and val must exist. ``only="test"`` writes
+    just that split for validation (its data.yaml names it for train and val too, because
+    ultralytics requires both keys even to validate one split).
+    """
     out = Path(out)
     classes = classes or region_labels(folder.samples)
     if not classes:
         raise DatasetError(f"{folder.root} has no regions (boxes or polygons): nothing to train a detector on")
     index = {name: i for i, name in enumerate(classes)}
     present = {}
-    for split in SPLITS:
+    for split in (only,) if only else SPLITS:
         samples = folder.split(split)
         if not samples:
             continue
@@ -85,7 +90,11 @@ def export_yolo(folder: DatasetFolder, out: Path, classes: list[str] | None = No
             label_file = out / "labels" / split / f"{stem}.txt"
             label_file.parent.mkdir(parents=True, exist_ok=True)
             label_file.write_text("\n".join(rows) + ("\n" if rows else ""))
-    if "train" not in present or "val" not in present:
+    if only:
+        if only not in present:
+            raise DatasetError(f"{folder.root} has no {only!r} split to export")
+        present = {"train": present[only], "val": present[only], only: present[only]}
+    elif "train" not in present or "val" not in present:
         raise DatasetError(
             f"{folder.root} needs a train and a val split for detection (has {sorted(present) or 'none'}); "
             f"run 'python pipeline.py data split {folder.root}'"

@@ -1,0 +1,280 @@
+"""Training examples for the classifier, from one or more dataset folders.
+
+Each sample becomes an :class:`Example`: its image, a class index per head (absent = unknown)
+and whether its dataset outlines lesions (then a sample without regions has an empty mask; a
+dataset that outlines nothing gives no mask at all).
+
+Sets that outline lesions but grade nothing (Roboflow scalp-data) get **derived** 0-3 grades
+from the ground-truth affected-area fraction (:func:`derive_area_grades`): 0 when the kind is
+absent, else 1-3 by the terciles of the positive fractions on the train split. They are
+labels of our making, not clinical grades, and every config and report says so.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from core.images import letterbox, load_image
+from core.taxonomy import HAIR_LOSS_GRADES, INDICATORS
+from datasets.folder import DatasetFolder
+from datasets.records import Sample
+from fusion.heads import HeadSpec
+from fusion.inputs import image_tensor, letterbox_mask, mask_tensor
+
+log = logging.getLogger(__name__)
+
+DERIVED_NOTE = (
+    "derived grades: 0 = no outlined region of the kind, 1-3 = terciles of the ground-truth "
+    "affected-area fraction (union of that kind's polygons / image area) among train images that "
+    "have the kind; made by scalpscope from lesion outlines, not clinical grades"
+)
+
+
+# ----------------------------------------------------------------------------- derived grades
+def annotated_kinds(folder: DatasetFolder) -> list[str]:
+    """Indicator kinds this dataset outlines (polygons or masks) anywhere, in indicator order."""
+    kinds = {r.kind for s in folder.samples for r in s.regions if r.polygon or r.mask}
+    return [k for k in INDICATORS if k in kinds]
+
+
+def grades_anything(folder: DatasetFolder) -> bool:
+    return any(g is not None for s in folder.samples for g in s.indicators.values())
+
+
+def area_fractions(folder: DatasetFolder, sample: Sample, kinds: list[str]) -> dict[str, float]:
+    """Share of the image covered by the union of each kind's regions (0.0 when none)."""
+    height, width = sample.height, sample.width
+    if not height or not width:
+        height, width = load_image(folder.image_path(sample)).rgb.shape[:2]
+    out = {}
+    for kind in kinds:
+        union = np.zeros((height, width), dtype=bool)
+        for region in sample.regions:
+            if region.kind == kind:
+                union |= folder.region_mask(sample, region, (height, width))
+        out[kind] = float(union.mean())
+    return out
+
+
+def fit_area_cuts(fractions: list[dict[str, float]], kinds: list[str]) -> dict[str, tuple[float, float]]:
+    """Per kind, the area fractions where derived grades 2 and 3 begin (terciles of the positives)."""
+    cuts = {}
+    for kind in kinds:
+        positive = np.array([f[kind] for f in fractions if f.get(kind, 0.0) > 0])
+        if positive.size < 3:
+            log.warning("derived grades: only %d train images with %s; its grades 2-3 stay unused", positive.size, kind)
+            cuts[kind] = (float("inf"), float("inf"))
+            continue
+        low, high = np.quantile(positive, [1 / 3, 2 / 3])
+        cuts[kind] = (float(low), float(high))
+    return cuts
+
+
+def derive_area_grades(fractions: dict[str, float], cuts: dict[str, tuple[float, float]]) -> dict[str, int]:
+    """Derived 0-3 grade per kind from its affected-area fraction.
+
+    >>> derive_area_grades({"dandruff": 0.0, "sebum": 0.05}, {"dandruff": (0.01, 0.03), "sebum": (0.02, 0.04)})
+    {'dandruff': 0, 'sebum': 3}
+    """
+    out = {}
+    for kind, (grade2, grade3) in cuts.items():
+        fraction = fractions.get(kind, 0.0)
+        out[kind] = 0 if fraction <= 0 else 1 + int(fraction >= grade2) + int(fraction >= grade3)
+    return out
+
+
+@dataclass
+class DerivedGrades:
+    """Derived grades of one dataset: the cuts (fit on its train split) and each image's grades."""
+
+    dataset: str
+    cuts: dict[str, tuple[float, float]]
+    grades: dict[str, dict[str, int]] = field(default_factory=dict)  # sample.image -> kind -> grade
+
+    def to_config(self) -> dict:
+        return {"kinds": list(self.cuts), "cuts": {k: list(v) for k, v in self.cuts.items()},
+                "fit_on": "train", "note": DERIVED_NOTE}
+
+    @classmethod
+    def fit(cls, folder: DatasetFolder, cuts: dict[str, tuple[float, float]] | None = None) -> DerivedGrades:
+        kinds = annotated_kinds(folder)
+        fractions = {s.image: area_fractions(folder, s, kinds) for s in tqdm(folder.samples, desc=f"areas {folder.name}", leave=False)}
+        if cuts is None:
+            cuts = fit_area_cuts([fractions[s.image] for s in folder.split("train")], kinds)
+        grades = {image: derive_area_grades(f, cuts) for image, f in fractions.items()}
+        return cls(folder.name, cuts, grades)
+
+
+def needs_derived_grades(folder: DatasetFolder) -> bool:
+    """Outlines lesions but grades none of the six indicators."""
+    return bool(annotated_kinds(folder)) and not grades_anything(folder)
+
+
+# ----------------------------------------------------------------------------- examples
+def native_scale(folder: DatasetFolder) -> list[str]:
+    """The dataset's own ordinal scale (``dataset.json``'s ``native_scale``), [] when it has none."""
+    info = folder.root / "dataset.json"
+    if not info.is_file():
+        return []
+    return list(json.loads(info.read_text(encoding="utf-8")).get("native_scale") or [])
+
+
+@dataclass
+class Example:
+    folder: DatasetFolder
+    sample: Sample
+    targets: dict[str, int]  # head name -> class index (absent: unknown)
+    outlines_lesions: bool
+
+    @property
+    def image_path(self) -> Path:
+        return self.folder.image_path(self.sample)
+
+    def lesion_mask(self) -> np.ndarray | None:
+        """Union of the ground-truth regions (H x W bool); None when the dataset outlines nothing."""
+        if not self.outlines_lesions:
+            return None
+        shape = (self.sample.height, self.sample.width)
+        union = np.zeros(shape, dtype=bool)
+        for region in self.sample.regions:
+            union |= self.folder.region_mask(self.sample, region, shape)
+        return union
+
+
+def sample_targets(sample: Sample, folder: DatasetFolder, heads: list[HeadSpec],
+                   derived: DerivedGrades | None) -> dict[str, int]:
+    """Class index per head for which this sample has a label."""
+    targets = {}
+    for head in heads:
+        value = None
+        if head.kind == "indicator":
+            value = sample.indicators.get(head.source)
+            if value is None and derived is not None:
+                value = derived.grades.get(sample.image, {}).get(head.source)
+            value = None if value is None else head.classes.index(str(value))
+        elif head.kind == "hair_loss" and sample.hair_loss is not None:
+            value = HAIR_LOSS_GRADES.index(sample.hair_loss)
+        elif head.kind == "native" and head.source == folder.name:
+            native = sample.source.get("class")
+            value = head.classes.index(native) if isinstance(native, str) and native in head.classes else None
+        if value is not None:
+            targets[head.name] = value
+    return targets
+
+
+def collect_examples(folders: list[DatasetFolder], split: str, heads: list[HeadSpec],
+                     derived: dict[str, DerivedGrades]) -> list[Example]:
+    examples = []
+    for folder in folders:
+        outlines = bool(annotated_kinds(folder)) or any(s.regions for s in folder.samples)
+        for sample in folder.split(split):
+            targets = sample_targets(sample, folder, heads, derived.get(folder.name))
+            if targets:
+                examples.append(Example(folder, sample, targets, outlines))
+    return examples
+
+
+def label_distribution(examples: list[Example], heads: list[HeadSpec]) -> dict[str, dict[str, int]]:
+    """Per head, how many examples carry each class (heads without labels map to zeros)."""
+    out = {h.name: {c: 0 for c in h.classes} for h in heads}
+    by_name = {h.name: h for h in heads}
+    for example in examples:
+        for name, index in example.targets.items():
+            out[name][by_name[name].classes[index]] += 1
+    return out
+
+
+# ----------------------------------------------------------------------------- augmentation
+@dataclass(frozen=True)
+class Augment:
+    """Random photometric and geometric changes, applied alike to the image and its mask."""
+
+    hflip: float = 0.5
+    vflip_closeup: float = 0.5  # a close-up has no up; a head photo has
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.25
+    hue: float = 0.02  # fraction of the hue circle
+    rotation: float = 15.0  # degrees, either way
+    scale: tuple[float, float] = (0.85, 1.15)
+
+    def __call__(self, rgb: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator,
+                 closeup: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        if rng.random() < self.hflip:
+            rgb, mask = rgb[:, ::-1], None if mask is None else mask[:, ::-1]
+        if closeup and rng.random() < self.vflip_closeup:
+            rgb, mask = rgb[::-1], None if mask is None else mask[::-1]
+        size = rgb.shape[0]
+        angle = rng.uniform(-self.rotation, self.rotation)
+        zoom = rng.uniform(*self.scale)
+        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, zoom)
+        rgb = cv2.warpAffine(np.ascontiguousarray(rgb), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+        if mask is not None:
+            mask = cv2.warpAffine(np.ascontiguousarray(mask), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+        hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
+        hsv[..., 0] = (hsv[..., 0] + rng.uniform(-self.hue, self.hue) * 180.0) % 180.0
+        hsv[..., 1] *= rng.uniform(1 - self.saturation, 1 + self.saturation)
+        rgb = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB).astype(np.float32)
+        rgb *= rng.uniform(1 - self.brightness, 1 + self.brightness)
+        mean = rgb.mean()
+        rgb = (rgb - mean) * rng.uniform(1 - self.contrast, 1 + self.contrast) + mean
+        return np.clip(rgb, 0, 255).astype(np.uint8), mask
+
+
+# ----------------------------------------------------------------------------- torch dataset
+class LetterboxCache:
+    """Every example's image and ground-truth mask, decoded and letterboxed once, kept in RAM.
+
+    Decoding 640 px JPEGs dominates a CPU epoch otherwise; at 448 px a thousand images take
+    about 0.8 GB.
+    """
+
+    def __init__(self, examples: list[Example], size: int, desc: str = "cache") -> None:
+        self.size = size
+        self.images: list[np.ndarray] = []
+        self.masks: list[np.ndarray | None] = []
+        for example in tqdm(examples, desc=desc, unit="img", leave=False):
+            rgb = load_image(example.image_path).rgb
+            boxed, _, _ = letterbox(rgb, size, fill=0)
+            self.images.append(boxed)
+            mask = example.lesion_mask()
+            if mask is not None and mask.shape != rgb.shape[:2]:
+                mask = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+            self.masks.append(None if mask is None else (letterbox_mask(mask, size) * 255).astype(np.uint8))
+
+
+class FusionDataset(torch.utils.data.Dataset):
+    """(image N x 3 x S x S, mask 1 x S x S, targets per head with -1 = unknown)."""
+
+    def __init__(self, examples: list[Example], cache: LetterboxCache, heads: list[HeadSpec],
+                 mean: tuple[float, ...], std: tuple[float, ...], augment: Augment | None = None,
+                 mask_dropout: float = 0.0, use_masks: bool = True, seed: int = 0) -> None:
+        self.examples, self.cache, self.heads = examples, cache, heads
+        self.mean, self.std = mean, std
+        self.augment, self.mask_dropout, self.use_masks = augment, mask_dropout, use_masks
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def targets(self, index: int) -> torch.Tensor:
+        labels = self.examples[index].targets
+        return torch.tensor([labels.get(h.name, -1) for h in self.heads], dtype=torch.long)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        example = self.examples[index]
+        rgb = self.cache.images[index]
+        mask = self.cache.masks[index] if self.use_masks else None
+        if self.augment is not None:
+            rgb, mask = self.augment(rgb, mask, self.rng, closeup=example.sample.view != "head")
+            if mask is not None and self.rng.random() < self.mask_dropout:
+                mask = None  # learn to grade without a mask too, as when the segmenter is skipped
+        mask_float = None if mask is None else mask.astype(np.float32) / 255.0
+        return image_tensor(rgb, self.mean, self.std), mask_tensor(mask_float, self.cache.size), self.targets(index)

@@ -1,0 +1,272 @@
+"""fusion/: the mask-guided multi-head severity classifier, its losses, data and CLI."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import pipeline
+from core.backbones import create_backbone
+from core.images import load_image
+from core.taxonomy import INDICATORS
+from core.weights import WeightsError, read_config
+from datasets.folder import DatasetFolder
+from datasets.importer import import_dataset
+from evaluation.classification import expected_calibration_error
+from fusion.calibration import fit_temperature, probabilities
+from fusion.data import (
+    Augment,
+    DerivedGrades,
+    collect_examples,
+    derive_area_grades,
+    fit_area_cuts,
+    native_scale,
+    needs_derived_grades,
+)
+from fusion.heads import HeadSpec, default_heads, head_probabilities, native_head_name
+from fusion.inputs import prepare
+from fusion.losses import class_alpha, corn_loss, focal_loss, multi_head_loss
+from fusion.model import MaskGuidedPooling, SeverityClassifier
+from fusion.predict import SeverityGrader, load_classifier
+
+HEADS = default_heads({"hair-loss-levels": [f"LEVEL_{i}" for i in range(2, 8)]})
+
+
+@pytest.fixture(scope="module")
+def pretrained_model() -> SeverityClassifier:
+    torch.manual_seed(0)
+    return SeverityClassifier(HEADS, "efficientnet_lite0", pretrained=True)
+
+
+# ----------------------------------------------------------------------------- model
+def test_backbone_holds_the_imagenet_weights_exactly(pretrained_model):
+    reference = create_backbone("efficientnet_lite0", pretrained=True).state_dict()
+    ours = pretrained_model.backbone.state_dict()
+    assert len(ours) == len(reference) - 2  # everything but the ImageNet classifier
+    for key, tensor in ours.items():
+        assert torch.equal(tensor, reference[key]), key
+    random = SeverityClassifier(HEADS[:1], "efficientnet_lite0", pretrained=False).backbone.state_dict()
+    assert not torch.equal(random["conv_stem.weight"], ours["conv_stem.weight"])
+
+
+def test_heads_come_from_the_config_and_outputs_have_their_shapes(pretrained_model):
+    assert list(pretrained_model.heads) == [*INDICATORS, "hair_loss_grade", "stage_hair_loss_levels"]
+    pretrained_model.eval()
+    with torch.no_grad():
+        out = pretrained_model(torch.zeros(3, 3, 96, 96), torch.ones(3, 1, 96, 96))
+    assert out["dandruff"].shape == (3, 4) and out["hair_loss_grade"].shape == (3, 3)
+    assert out["stage_hair_loss_levels"].shape == (3, 6)
+    corn = SeverityClassifier([HeadSpec("sebum", ("0", "1", "2", "3"), "indicator:sebum", "corn")], pretrained=False)
+    assert corn(torch.zeros(1, 3, 64, 64), torch.ones(1, 1, 64, 64))["sebum"].shape == (1, 3)
+
+
+def test_frozen_blocks_get_no_gradient_and_keep_batchnorm_statistics():
+    model = SeverityClassifier(HEADS[:1], pretrained=False, freeze_blocks=2).train()
+    before = model.backbone.bn1.running_mean.clone()
+    out = model(torch.randn(2, 3, 64, 64), torch.ones(2, 1, 64, 64))
+    out["microkeratin"].sum().backward()
+    assert model.backbone.conv_stem.weight.grad is None and model.backbone.blocks[1][0].conv_dw.weight.grad is None
+    assert model.backbone.blocks[2][0].conv_pw.weight.grad is not None
+    assert torch.equal(before, model.backbone.bn1.running_mean)
+
+
+def test_mask_guided_pooling_weights_by_the_mask():
+    features = torch.arange(2 * 4 * 4, dtype=torch.float32).view(1, 2, 4, 4)
+    pooling = MaskGuidedPooling(stride=2)
+    ones = pooling(features, torch.ones(1, 1, 8, 8))
+    torch.testing.assert_close(ones[:, :2], ones[:, 2:])  # unknown mask: a second global average
+    assert torch.all(pooling(features, torch.zeros(1, 1, 8, 8))[:, 2:] == 0)  # nothing found
+    spot = torch.zeros(1, 1, 8, 8)
+    spot[..., 2:4, 6:8] = 1  # exactly feature cell (1, 3)
+    torch.testing.assert_close(pooling(features, spot)[0, 2:], features[0, :, 1, 3], rtol=1e-4, atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- losses
+def test_head_with_all_unknown_labels_gets_zero_gradient(pretrained_model):
+    model = pretrained_model.train()
+    model.zero_grad(set_to_none=True)
+    logits = model(torch.randn(4, 3, 64, 64), torch.ones(4, 1, 64, 64))
+    targets = {h.name: torch.full((4,), -1) for h in HEADS}
+    targets["hair_loss_grade"] = torch.tensor([0, 1, 2, 1])
+    loss, parts = multi_head_loss(logits, targets, {h.name: h.loss for h in HEADS})
+    loss.backward()
+    assert set(parts) == {"hair_loss_grade"} and float(loss.detach()) > 0
+    assert model.heads["hair_loss_grade"].linear.weight.grad.abs().sum() > 0
+    for name in INDICATORS:
+        grad = model.heads[name].linear.weight.grad
+        assert grad is None or float(grad.abs().sum()) == 0.0, name
+    model.zero_grad(set_to_none=True)
+
+
+def test_masked_rows_do_not_change_the_loss():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 4)
+    target = torch.tensor([0, -1, 3, -1, 1, 2])
+    kept = target != -1
+    assert torch.allclose(focal_loss(logits, target), focal_loss(logits[kept], target[kept]))
+    assert torch.allclose(corn_loss(logits[:, :3], target), corn_loss(logits[kept, :3], target[kept]))
+    # gamma 0 is cross-entropy; focusing lowers the loss of well-classified rows.
+    ce = torch.nn.functional.cross_entropy(logits[kept], target[kept])
+    assert torch.allclose(focal_loss(logits, target, gamma=0.0), ce)
+    assert focal_loss(logits, target, gamma=2.0) < ce
+
+
+def test_corn_loss_and_probabilities_follow_the_ordinal_definition():
+    logits = torch.tensor([[2.0, 0.5, -1.0]])
+    probs = head_probabilities(logits, "corn")[0]
+    s = torch.sigmoid(logits[0])
+    expected = torch.stack([1 - s[0], s[0] * (1 - s[1]), s[0] * s[1] * (1 - s[2]), s[0] * s[1] * s[2]])
+    torch.testing.assert_close(probs, expected)
+    # Grade 2: tasks "> 0" and "> 1" are true, "> 2" is false; all three apply (grade >= k).
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    manual = (bce(logits[0, 0], torch.tensor(1.0)) + bce(logits[0, 1], torch.tensor(1.0)) + bce(logits[0, 2], torch.tensor(0.0))) / 3
+    torch.testing.assert_close(corn_loss(logits, torch.tensor([2])), manual)
+    # Grade 0 takes part only in task 0.
+    torch.testing.assert_close(corn_loss(logits, torch.tensor([0])), bce(logits[0, 0], torch.tensor(0.0)))
+
+
+def test_class_alpha_weights_rare_grades_up():
+    alpha = class_alpha([90, 9, 1, 0], "inverse")
+    assert alpha[3] == 0 and alpha[2] > alpha[1] > alpha[0]
+    assert float((alpha[:3] * torch.tensor([90.0, 9, 1])).sum() / 100) <= 1.0 + 1e-6  # capped mean weight
+    assert class_alpha([5, 5], "none") is None
+
+
+# ----------------------------------------------------------------------------- data
+def test_derived_grades_follow_area_terciles():
+    fractions = [{"dandruff": f} for f in (0.0, 0.01, 0.02, 0.03, 0.04, 0.05, 0.06)]
+    cuts = fit_area_cuts(fractions, ["dandruff"])
+    low, high = cuts["dandruff"]
+    assert 0.01 < low < high < 0.06
+    grades = [derive_area_grades(f, cuts)["dandruff"] for f in fractions]
+    assert grades[0] == 0 and grades == sorted(grades) and set(grades[1:]) == {1, 2, 3}
+
+
+def test_real_scalp_data_gets_derived_grades_and_hair_loss_set_its_native_head(scalp_mini, hair_loss_mini, tmp_path):
+    scalp = import_dataset(scalp_mini, tmp_path / "scalp")
+    hair = import_dataset(hair_loss_mini, tmp_path / "hair")
+    assert needs_derived_grades(scalp) and not needs_derived_grades(hair)
+    derived = DerivedGrades.fit(scalp, cuts={"dandruff": (0.01, 0.05), "sebum": (0.05, 0.2),
+                                             "erythema_between_follicles": (0.01, 0.05)})
+    scale = native_scale(hair)
+    assert scale == [f"LEVEL_{i}" for i in range(2, 8)]
+    heads = default_heads({hair.name: scale})
+    examples = collect_examples([scalp, hair], "val", heads, {scalp.name: derived})
+    by_folder = {name: [e for e in examples if e.folder.name == name] for name in (scalp.name, hair.name)}
+    for example in by_folder[scalp.name]:
+        kinds = {r.kind for r in example.sample.regions}
+        # Outlined kinds get a grade >= 1, unoutlined ones 0; never-outlined indicators stay unknown.
+        assert (example.targets.get("dandruff", 0) > 0) == ("dandruff" in kinds)
+        assert "microkeratin" not in example.targets and "hair_loss_grade" not in example.targets
+        assert example.lesion_mask().any() == bool(kinds)
+    stage = native_head_name(hair.name)
+    assert stage in [h.name for h in heads]
+    for example in by_folder[hair.name]:
+        assert set(example.targets) == {"hair_loss_grade", stage} and example.lesion_mask() is None
+        assert scale[example.targets[stage]] == example.sample.source["class"]
+
+
+def test_augment_moves_image_and_mask_together():
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[10:20, 40:50] = 255
+    mask = (rgb[..., 0] > 0).astype(np.uint8) * 255
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        out_rgb, out_mask = Augment(brightness=0, contrast=0, saturation=0, hue=0)(rgb, mask, rng, closeup=True)
+        bright = out_rgb[..., 0] > 127
+        assert abs(int(bright.sum()) - int((out_mask > 127).sum())) <= 12
+        assert (bright & (out_mask > 127)).sum() > 0.8 * bright.sum()
+
+
+# ----------------------------------------------------------------------------- calibration
+def test_temperature_scaling_cools_overconfident_logits():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 400)
+    logits = rng.normal(size=(400, 3))
+    logits[np.arange(400), labels] += 1.0
+    logits *= 6  # right more often than not, but far too sure
+    head = HeadSpec("hair_loss_grade", ("low", "mid", "high"), "hair_loss")
+    temperature = fit_temperature(head, logits, labels)
+    assert temperature > 2
+    assert expected_calibration_error(probabilities(head, logits, temperature), labels) < \
+        0.5 * expected_calibration_error(probabilities(head, logits), labels)
+    assert (probabilities(head, logits, temperature).argmax(1) == logits.argmax(1)).all()
+
+
+# ----------------------------------------------------------------------------- training and inference
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory) -> DatasetFolder:
+    synth = pytest.importorskip("datasets.synth")
+    folder = synth.generate(12, tmp_path_factory.mktemp("synth") / "ds", seed=3, progress=False)
+    for i, sample in enumerate(folder.samples):
+        sample.split = "train" if i < 8 else "val"
+    folder.save()
+    return folder
+
+
+def test_one_epoch_cli_train_writes_a_config_that_loads_back(synthetic, tmp_path, capsys):
+    out = tmp_path / "classifier"
+    code = pipeline.main(["train", "classifier", str(synthetic.root), "--out", str(out), "--epochs", "1",
+                          "--imgsz", "64", "--batch", "4", "--freeze-blocks", "3"])
+    assert code == 0, capsys.readouterr().err
+    assert "classifier written" in capsys.readouterr().out
+    config = read_config(out / "classifier.safetensors")
+    assert config["input_size"] == 64 and config["backbone"] == "efficientnet_lite0"
+    assert [h["name"] for h in config["heads"]] == [*INDICATORS, "hair_loss_grade"]
+    assert config["label_distribution"]["train"]["dandruff"] and set(config["temperatures"]) >= set(INDICATORS)
+    assert config["training"]["epochs_run"] == 1 and len(config["sha256"]) == 64
+    assert sorted(p.name for p in out.glob("confusion_*.png"))
+
+    grader = SeverityGrader.load(out / "classifier.safetensors")
+    sample = synthetic.samples[-1]
+    rgb = load_image(synthetic.image_path(sample)).rgb
+    mask = np.zeros(rgb.shape[:2], np.float32)
+    results = grader.predict([rgb, rgb[:200]], [mask, None])
+    assert len(results) == 2
+    for result in results:
+        assert set(result["indicators"]) == set(INDICATORS)
+        for grade in result["indicators"].values():
+            assert grade["grade"] in range(4) and sum(grade["probs"]) == pytest.approx(1, abs=1e-3)
+        assert result["hair_loss"]["grade"] in ("low", "mid", "high")
+        assert sum(result["hair_loss"]["probs"].values()) == pytest.approx(1, abs=1e-3)
+    # Reloaded weights reproduce the trained model's logits exactly.
+    model, _ = load_classifier(out / "classifier.safetensors")
+    image, soft = prepare(rgb, mask, 64, grader.mean, grader.std)
+    with torch.no_grad():
+        direct = model(image[None], soft[None])["dandruff"].numpy()
+    np.testing.assert_allclose(grader.logits([rgb], [mask])["dandruff"], direct, rtol=1e-5, atol=1e-5)
+
+    (out / "classifier.safetensors").write_bytes((out / "classifier.safetensors").read_bytes()[:-8] + b"corrupt!")
+    with pytest.raises(WeightsError, match="sha256"):
+        SeverityGrader.load(out / "classifier.safetensors")
+
+
+def test_grader_refuses_mismatched_masks(synthetic, tmp_path):
+    model = SeverityClassifier(HEADS[:1], pretrained=False)
+    config = {"heads": [HEADS[0].to_dict()], "input_size": 64, "normalization": {"mean": [0.5] * 3, "std": [0.5] * 3}}
+    grader = SeverityGrader(model, config)
+    rgb = np.zeros((50, 80, 3), np.uint8)
+    with pytest.raises(ValueError, match="mask shape"):
+        grader.predict([rgb], [np.zeros((80, 50))])
+    with pytest.raises(ValueError, match="one mask"):
+        grader.predict([rgb, rgb], [None])
+
+
+def test_forward_exports_to_onnx_with_a_dynamic_batch(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    model = SeverityClassifier(HEADS[:2], pretrained=False).eval()
+    path = tmp_path / "classifier.onnx"
+    names = [h.name for h in HEADS[:2]]
+    torch.onnx.export(model, (torch.zeros(2, 3, 64, 64), torch.ones(2, 1, 64, 64)), str(path),
+                      input_names=["image", "mask"], output_names=names, dynamo=False,
+                      dynamic_axes={"image": {0: "batch"}, "mask": {0: "batch"}, **{n: {0: "batch"} for n in names}})
+    graph = onnx.load(str(path)).graph
+    assert [o.name for o in graph.output] == names
+    assert graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    image, mask = torch.randn(3, 3, 64, 64), torch.rand(3, 1, 64, 64)
+    with torch.no_grad():
+        expected = model(image, mask)
+    got = session.run(names, {"image": image.numpy(), "mask": mask.numpy()})
+    np.testing.assert_allclose(got[0], expected[names[0]].numpy(), rtol=1e-3, atol=1e-4)

@@ -8,15 +8,301 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from core.analysis import Analysis
+    from core.images import LoadedImage
+    from detection import Detector
+    from fusion.gate import ScalpGate
+    from fusion.predict import SeverityGrader
+    from hair import HairMeter
+    from segmentation import MaskRefiner
 
 log = logging.getLogger("scalpscope")
 
 DISCLAIMER = "scalpscope is a screening aid, not a diagnosis: see a dermatologist for medical advice."
+__version__ = "0.1.0"
 
 
 class CommandError(RuntimeError):
     """A failure with a message meant for people; the CLI prints it and exits 1."""
+
+
+# --------------------------------------------------------------------------- the Pipeline
+@dataclass
+class Stages:
+    """The loaded models of one weights folder (the hair meter is optional)."""
+
+    gate: ScalpGate
+    detector: Detector
+    refiner: MaskRefiner
+    grader: SeverityGrader
+    hair: HairMeter | None
+    files: list[Path]
+
+    def hashes(self) -> dict[str, str]:
+        out = {
+            "gate": f"sha256:{self.gate.config['sha256']}",
+            "detector": self.detector.sha256,
+            "segmenter": f"sha256:{self.refiner.weights_config.get('sha256', '')}",
+            "classifier": self.grader.sha256,
+        }
+        if self.hair is not None:
+            out["hair"] = self.hair.sha256
+        return out
+
+
+def load_stages(weights_dir: Path, device: str = "cpu", hair: bool = True) -> Stages:
+    """Load every stage from ``weights_dir``; a missing or mismatched file stops with its name."""
+    from core.weights import WeightsError
+    from detection import Detector
+    from fusion.gate import ScalpGate
+    from fusion.predict import SeverityGrader
+    from segmentation import MaskRefiner
+
+    if not weights_dir.is_dir():
+        raise WeightsError(f"weights folder {weights_dir} not found; pass --weights DIR (see weights/MODEL_CARD.md)")
+    files = [weights_dir / name for name in WEIGHT_FILES]
+    gate = ScalpGate.load(files[0], device=device)
+    detector = Detector.load(files[1], device=device)
+    refiner = MaskRefiner.load(files[2], device=device)
+    grader = SeverityGrader.load(files[3], device=device)
+    meter = None
+    hair_file = weights_dir / "hair.safetensors"
+    if hair and hair_file.is_file():
+        from hair import HairMeter
+
+        meter = HairMeter.load(hair_file, device=device)
+        files.append(hair_file)
+    stages = Stages(gate, detector, refiner, grader, meter, files)
+    check_stages(stages, weights_dir)
+    return stages
+
+
+def check_stages(stages: Stages, weights_dir: Path) -> None:
+    """Refuse a weights folder whose parts do not speak the same vocabulary."""
+    from core.taxonomy import HAIR_LOSS_GRADES, INDICATORS
+    from core.weights import WeightsError
+
+    for label in stages.detector.classes:
+        kind, _, grade = label.partition("/")
+        if kind not in INDICATORS or (grade and grade not in HAIR_LOSS_GRADES):
+            raise WeightsError(f"{weights_dir}/detector.pt: class {label!r} is not an indicator kind (with an optional low/mid/high grade)")
+    heads = stages.grader.config["heads"]
+    targets = [str(h.get("target", "")) for h in heads]
+    unknown = [t.split(":", 1)[1] for t in targets if t.startswith("indicator:") and t.split(":", 1)[1] not in INDICATORS]
+    if unknown:
+        raise WeightsError(f"{weights_dir}/classifier.json: indicator heads {unknown} are not scalpscope indicators {list(INDICATORS)}")
+    hair_heads = [h for h in heads if h.get("target") == "hair_loss"]
+    if not hair_heads or list(hair_heads[0]["classes"]) != list(HAIR_LOSS_GRADES):
+        raise WeightsError(f"{weights_dir}/classifier.json: needs a hair_loss head with classes {list(HAIR_LOSS_GRADES)}")
+    for name, config in (("gate", stages.gate.config), ("classifier", stages.grader.config)):
+        if "normalization" not in config:
+            raise WeightsError(f"{weights_dir}/{name}.json has no 'normalization'; retrain or restore the file")
+
+
+WEIGHT_FILES = ("gate.safetensors", "detector.pt", "segmenter.safetensors", "classifier.safetensors")
+
+
+class Pipeline:
+    """Load the models once and turn pictures into :class:`~core.analysis.Analysis` records.
+
+    Stages, in order: the scalp gate (is it a scalp photo, which view), the detector and the
+    box-prompted segmenter (close-ups only), the severity classifier (six indicators on
+    close-ups, the Low/Mid/High hair-loss grade on both views) and, when its weights are
+    present, the hair meter (close-ups).
+
+    >>> pipeline = Pipeline()                                 # bundled weights/, CPU
+    >>> analysis = pipeline.analyze("samples/closeup_01.jpg")  # doctest: +SKIP
+    >>> print(analysis.summary())                             # doctest: +SKIP
+    """
+
+    def __init__(self, weights: str | Path | None = None, device: str = "cpu", conf: float | None = None,
+                 hair: bool = True) -> None:
+        from core.weights import DEFAULT_WEIGHTS_DIR
+
+        self.weights_dir = Path(weights) if weights else DEFAULT_WEIGHTS_DIR
+        self.device = device
+        self.stages = load_stages(self.weights_dir, device=device, hair=hair)
+        if conf is not None:
+            self.stages.detector.conf = conf
+
+    @property
+    def weights_mtime(self) -> float:
+        """Newest weight file time: outputs older than this are stale."""
+        return max(p.stat().st_mtime for p in self.stages.files)
+
+    def version(self) -> dict[str, object]:
+        return {"scalpscope": __version__, "device": self.device, "models": self.stages.hashes()}
+
+    def analyze(self, image: str | Path | np.ndarray | LoadedImage) -> Analysis:
+        """Analyze one picture given as a path, an RGB array or a decoded image."""
+        import numpy as np
+
+        from core.images import LoadedImage, load_image
+
+        if isinstance(image, (str, Path)):
+            return self.analyze_image(load_image(image), str(image))
+        if isinstance(image, np.ndarray):
+            rgb = np.ascontiguousarray(image[..., :3])
+            return self.analyze_image(LoadedImage(rgb, (rgb.shape[1], rgb.shape[0])), "array")
+        return self.analyze_image(image, "image")
+
+    def analyze_image(self, image: LoadedImage, name: str) -> Analysis:
+        return self.analyze_batch([image], [name])[0]
+
+    def analyze_batch(self, images: list[LoadedImage], names: list[str]) -> list[Analysis]:
+        """Analyze several decoded pictures, each stage batched across them."""
+        import time
+
+        import numpy as np
+
+        from core.analysis import Analysis, GradeResult, RegionResult, mask_to_rle
+
+        stages, n = self.stages, len(images)
+        rgbs = [image.rgb for image in images]
+        timing: dict[str, float] = {}
+
+        def timed(stage: str, start: float) -> None:
+            timing[stage] = round(1000 * (time.perf_counter() - start) / max(n, 1), 2)
+
+        start = time.perf_counter()
+        gates = stages.gate.predict(rgbs)
+        timed("gate", start)
+        scalp = [i for i in range(n) if gates[i].is_scalp]
+        closeups = [i for i in scalp if gates[i].view == "closeup"]
+
+        start = time.perf_counter()
+        detections = dict(zip(closeups, stages.detector.predict([rgbs[i] for i in closeups]))) if closeups else {}
+        timed("detect", start)
+
+        start = time.perf_counter()
+        masks: dict[int, np.ndarray] = {}
+        for i, found in detections.items():
+            masks[i] = stages.refiner.refine(rgbs[i], found.boxes) if len(found) else np.zeros((0, *rgbs[i].shape[:2]), np.float32)
+        timed("segment", start)
+
+        start = time.perf_counter()
+        lesion_maps = [masks[i].max(axis=0) if i in masks and len(masks[i]) else None for i in scalp]
+        graded = dict(zip(scalp, stages.grader.predict([rgbs[i] for i in scalp], lesion_maps))) if scalp else {}
+        timed("classify", start)
+
+        hair: dict[int, dict] = {}
+        if stages.hair is not None and closeups:
+            start = time.perf_counter()
+            hair = {i: stages.hair.measure(rgbs[i]).to_dict() for i in closeups}
+            timed("hair", start)
+
+        hashes = stages.hashes()
+        untrained = set(stages.grader.untrained)
+        results = []
+        for i, (image, name) in enumerate(zip(images, names)):
+            gate = gates[i]
+            analysis = Analysis(image=name, size=image.original_size, is_scalp=gate.is_scalp,
+                                scalp_score=round(gate.scalp_score, 4), view=gate.view if gate.is_scalp else None,
+                                view_confidence=round(gate.view_confidence, 4) if gate.is_scalp else None, models=hashes, timing_ms=dict(timing))
+            if i in graded:
+                result = graded[i]
+                analysis.hair_loss = GradeResult(**result["hair_loss"])
+                if result.get("native_stage"):
+                    analysis.native_stage = GradeResult(**result["native_stage"])
+                if i in detections:  # indicators are graded on close-ups only
+                    analysis.indicators = {k: GradeResult(**v) for k, v in result["indicators"].items() if k not in untrained}
+            if i in detections:
+                found, probs = detections[i], masks[i]
+                for j in range(len(found)):
+                    binary = probs[j] > stages.refiner.threshold
+                    kind, _, grade = found.labels[j].partition("/")
+                    box = [round(float(v) * image.scale, 1) for v in found.boxes[j]]
+                    analysis.regions.append(RegionResult(box=box, kind=kind, grade=grade or None,
+                                                         confidence=round(float(found.scores[j]), 4),
+                                                         area_px=int(binary.sum() * image.scale ** 2),
+                                                         mask_rle=mask_to_rle(binary)))
+            if i in hair:
+                analysis.hair = hair[i]
+            if not gate.is_scalp:
+                analysis.notes.append("declined: the picture does not look like a scalp photo, so nothing was graded")
+            results.append(analysis)
+        return results
+
+
+# --------------------------------------------------------------------------- analyze
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import functools
+
+    from batch.job import analyze_paths
+    from tracking.cli import recorder_from_args
+
+    make = functools.partial(Pipeline, args.weights, args.device, args.conf)
+    with recorder_from_args(args) as record:
+        on_done = (lambda item, analysis, rgb: record(analysis, item.path, rgb)) if args.subject else None
+        try:
+            outcome = analyze_paths(make, args.paths, args.out, batch_size=args.batch, force=args.force,
+                                    overlay=not args.no_overlay, executor=args.executor, shards=args.shards,
+                                    on_done=on_done, run_info={"weights": str(args.weights or "weights/ (bundled)")})
+        except FileNotFoundError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+    result = outcome.result
+    print(f"{outcome.n_analyzed} analyzed ({len(result.done)} now, {len(result.skipped)} up to date), "
+          f"{outcome.n_failed} failed; {result.images_per_s:.2f} images/s")
+    if args.subject:
+        print(record.summary())
+    print(f"report: {outcome.report}")
+    if outcome.n_failed:
+        print(f"{outcome.n_failed} images failed: see {args.out / 'errors.csv'}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# --------------------------------------------------------------------------- evaluate
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from evaluation.report import compare_table, sections
+    from evaluation.run import evaluate
+
+    metrics = evaluate(args.dataset, args.out, split=args.split, weights=args.weights, device=args.device, seed=args.seed,
+                       n_bootstrap=args.bootstrap, batch_size=args.batch)
+    for title, header, rows, notes in sections(metrics):
+        print(f"\n{title}")
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            print("  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths)))
+        for note in notes:
+            print(f"  ({note})")
+    print(f"\nwrote {args.out / 'metrics.json'}, report.md, report.html")
+    if args.compare:
+        other = json.loads(Path(args.compare).read_text(encoding="utf-8"))
+        table = compare_table(metrics, other)
+        print(f"\ncompared with {args.compare}:\n{table}")
+        (args.out / "compare.txt").write_text(table + "\n", encoding="utf-8")
+    return 0
+
+
+# --------------------------------------------------------------------------- demo and API
+def cmd_demo(args: argparse.Namespace) -> int:
+    from demo.app import launch
+
+    print(f"scalpscope demo on http://{args.host}:{args.port} ({DISCLAIMER})")
+    launch(Pipeline(args.weights, args.device), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from demo.api import create_app
+
+    app = create_app(Pipeline(args.weights, args.device), max_upload_bytes=args.max_mb * 1024 * 1024)
+    print(f"scalpscope API on http://{args.host}:{args.port} (OpenAPI docs at /docs)")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+    return 0
 
 
 # --------------------------------------------------------------------------- data commands
@@ -87,14 +373,14 @@ def not_built(name: str, issue: int):
     return handler
 
 
-def _add_stage_cli(parser: argparse.ArgumentParser, package: str, stage: str, issue: int) -> None:
-    """Each stage package owns its training options: ``<package>/cli.py`` adds and runs them."""
+def _add_stage_cli(parser: argparse.ArgumentParser, module: str, stage: str, issue: int) -> None:
+    """Each stage package owns its training options: its ``cli`` module adds and runs them."""
     import importlib
 
     try:
-        cli = importlib.import_module(f"{package}.cli")
+        cli = importlib.import_module(module)
     except ModuleNotFoundError as err:
-        if err.name != f"{package}.cli":
+        if err.name != module:
             raise
         parser.set_defaults(handler=not_built(f"train {stage}", issue))
         return
@@ -113,24 +399,43 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     analyze = sub.add_parser("analyze", help="analyze images or folders (resumable batch job)")
-    analyze.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    analyze.add_argument("--out", type=Path, required=True)
-    analyze.set_defaults(handler=not_built("analyze", 7))
+    analyze.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files and folders (walked recursively)")
+    analyze.add_argument("--out", type=Path, required=True, help="output folder: <image>.json, <image>.png, summary.csv, report.html")
+    analyze.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
+    analyze.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    analyze.add_argument("--batch", type=int, default=8, help="images per batch (default %(default)s)")
+    analyze.add_argument("--conf", type=float, help="detector confidence threshold (default: the detector's)")
+    analyze.add_argument("--force", action="store_true", help="redo images whose outputs are up to date")
+    analyze.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs (faster)")
+    analyze.add_argument("--executor", choices=["local", "ray"], default="local", help="ray shards the work over a Ray cluster")
+    analyze.add_argument("--shards", type=int, help="number of Ray tasks (default: the cluster's CPUs)")
+    analyze.set_defaults(handler=cmd_analyze)
+    from tracking.cli import add_tracking_commands
 
-    evaluate = sub.add_parser("evaluate", help="score every stage on a dataset split")
-    evaluate.add_argument("dataset", type=Path)
-    evaluate.add_argument("--out", type=Path, required=True)
-    evaluate.set_defaults(handler=not_built("evaluate", 8))
+    add_tracking_commands(sub, analyze)
+
+    evaluate = sub.add_parser("evaluate", help="score every stage on a dataset split (mAP, Dice, macro-F1...)")
+    evaluate.add_argument("dataset", type=Path, help="dataset folder (see 'data import')")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for metrics.json, report.md, report.html, plots/")
+    evaluate.add_argument("--split", default="test", help="split to score: test (default), val (or valid), train")
+    evaluate.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    evaluate.add_argument("--batch", type=int, default=8)
+    evaluate.add_argument("--compare", type=Path, metavar="OTHER_METRICS.json", help="print a delta table against another run")
+    evaluate.set_defaults(handler=cmd_evaluate)
 
     train = sub.add_parser("train", help="train a stage on a dataset folder")
     stages = train.add_subparsers(dest="stage", required=True, metavar="STAGE")
-    for stage, package, issue in (("detector", "detection", 4), ("segmenter", "segmentation", 5), ("classifier", "fusion", 6)):
+    for stage, module, issue in (("detector", "detection.cli", 4), ("segmenter", "segmentation.cli", 5),
+                                 ("classifier", "fusion.cli", 6), ("gate", "fusion.gate_cli", 7)):
         stage_parser = stages.add_parser(stage, help=f"train the {stage}")
         stage_parser.add_argument("dataset", type=Path, help="dataset folder (see 'data import')")
         stage_parser.add_argument("--out", type=Path, required=True, help="folder for the weights, config and logs")
         stage_parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
         stage_parser.add_argument("--seed", type=int, default=0)
-        _add_stage_cli(stage_parser, package, stage, issue)
+        _add_stage_cli(stage_parser, module, stage, issue)
 
     data = sub.add_parser("data", help="import, pull, split, synthesize and check datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")
@@ -180,14 +485,20 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", type=Path, required=True)
     export.set_defaults(handler=not_built("export onnx", 10))
 
-    demo = sub.add_parser("demo", help="local web demo (Gradio)")
+    demo = sub.add_parser("demo", help="local web demo (Gradio): photo in, overlay, grades and advice out")
+    demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=7860)
-    demo.set_defaults(handler=not_built("demo", 9))
+    demo.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
+    demo.add_argument("--device", default="cpu")
+    demo.set_defaults(handler=cmd_demo)
 
-    serve = sub.add_parser("serve", help="HTTP API (FastAPI)")
+    serve = sub.add_parser("serve", help="HTTP API (FastAPI): POST /analyze, GET /health, GET /version, docs at /docs")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.set_defaults(handler=not_built("serve", 9))
+    serve.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
+    serve.add_argument("--device", default="cpu")
+    serve.add_argument("--max-mb", type=int, default=20, help="largest upload accepted, in MB (default %(default)s)")
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -196,16 +507,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    from core.backbones import BackboneError
+    from core.weights import WeightsError
     from datasets.folder import DatasetError
+    from datasets.pull import PullError
     from datasets.relabel import RelabelError
 
-    expected = (CommandError, DatasetError, RelabelError, FileNotFoundError, PermissionError)
+    expected = (CommandError, DatasetError, RelabelError, PullError, WeightsError, BackboneError, FileNotFoundError,
+                PermissionError, ValueError)
     try:
-        from datasets.pull import PullError
-
-        expected = (*expected, PullError)
         return args.handler(args)
     except expected as err:
+        if args.verbose:
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

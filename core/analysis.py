@@ -111,7 +111,7 @@ class Analysis:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Analysis":
+    def from_dict(cls, data: dict[str, Any]) -> Analysis:
         def grade(value: Any) -> GradeResult | None:
             return None if value is None else GradeResult(**value)
 
@@ -133,7 +133,7 @@ class Analysis:
         )
 
     @classmethod
-    def from_json(cls, text: str) -> "Analysis":
+    def from_json(cls, text: str) -> Analysis:
         return cls.from_dict(json.loads(text))
 
     # --------------------------------------------------------------------- derived facts
@@ -189,6 +189,13 @@ def grade_color(region: RegionResult, analysis: Analysis) -> tuple[int, int, int
 
 
 __all__ = [
-    "Analysis", "GradeResult", "RegionResult", "DISCLAIMER", "mask_to_rle", "rle_to_mask",
-    "HAIR_LOSS_GRADES", "INDICATORS", "grade_color",
+    "DISCLAIMER",
+    "HAIR_LOSS_GRADES",
+    "INDICATORS",
+    "Analysis",
+    "GradeResult",
+    "RegionResult",
+    "grade_color",
+    "mask_to_rle",
+    "rle_to_mask",
 ]

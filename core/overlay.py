@@ -23,7 +23,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=max(9, size))
 
 
-def draw_analysis(analysis: "Analysis", rgb: np.ndarray, legend: bool = True) -> np.ndarray:
+def draw_analysis(analysis: Analysis, rgb: np.ndarray, legend: bool = True) -> np.ndarray:
     from core.analysis import DISCLAIMER, GRADE_COLORS, HAIR_LOSS_COLORS, SHORT_NAMES, grade_color
 
     base = np.asarray(rgb, dtype=np.float32).copy()

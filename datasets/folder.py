@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -38,7 +38,7 @@ class DatasetFolder:
     name: str = ""
 
     @classmethod
-    def load(cls, root: str | Path) -> "DatasetFolder":
+    def load(cls, root: str | Path) -> DatasetFolder:
         root = Path(root)
         jsonl = root / JSONL_NAME
         if not jsonl.is_file():

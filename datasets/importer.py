@@ -17,7 +17,15 @@ from tqdm import tqdm
 from core.io import atomic_write_json, atomic_write_text
 from core.taxonomy import HAIR_LOSS_GRADES, INDICATORS
 from datasets.folder import DatasetError, DatasetFolder
-from datasets.readers import RawSample, aihub, folders, image_size, roboflow_classification, roboflow_coco, roboflow_yolo
+from datasets.readers import (
+    RawSample,
+    aihub,
+    folders,
+    image_size,
+    roboflow_classification,
+    roboflow_coco,
+    roboflow_yolo,
+)
 from datasets.records import Region, Sample
 from datasets.relabel import RelabelMap, auto_map
 

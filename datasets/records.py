@@ -67,7 +67,7 @@ class Region:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Region":
+    def from_dict(cls, data: dict[str, Any]) -> Region:
         return cls(
             box=tuple(data["box"]),  # type: ignore[arg-type]
             kind=data["kind"],
@@ -151,7 +151,7 @@ class Sample:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Sample":
+    def from_dict(cls, data: dict[str, Any]) -> Sample:
         return cls(
             image=data["image"],
             width=data.get("width"),
@@ -165,4 +165,4 @@ class Sample:
         )
 
 
-__all__ = ["Box", "Region", "Sample", "HAIR_LOSS_GRADES", "INDICATORS", "empty_indicators"]
+__all__ = ["HAIR_LOSS_GRADES", "INDICATORS", "Box", "Region", "Sample", "empty_indicators"]

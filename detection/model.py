@@ -10,14 +10,13 @@ the data grades regions. They travel in the config, so code never hard-codes the
 """
 from __future__ import annotations
 
-import detection.offline  # noqa: F401  (before ultralytics is imported)
-
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import detection.offline  # noqa: F401  (before ultralytics is imported)
 from core.weights import WeightsError, read_config
 
 DEFAULT_CONF = 0.25
@@ -53,7 +52,7 @@ class Detector:
         self.imgsz = int(config.get("imgsz", 320))
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu", conf: float = DEFAULT_CONF, verify: bool = True) -> "Detector":
+    def load(cls, path: str | Path, device: str = "cpu", conf: float = DEFAULT_CONF, verify: bool = True) -> Detector:
         """A trained detector (``detector.pt`` + ``detector.json``); the sha256 must match."""
         from ultralytics import YOLO
 
@@ -101,7 +100,9 @@ class Detector:
         if out is not None:
             kwargs.update(project=str(Path(out).resolve().parent), name=Path(out).name, exist_ok=True)
         metrics = self.model.val(**kwargs)
-        return validation_summary(metrics, self.classes)
+        summary = validation_summary(metrics, self.classes)
+        summary["n_images"] = count_split_images(Path(data_yaml), split)
+        return summary
 
 
 def validation_summary(metrics: Any, classes: list[str]) -> dict[str, Any]:
@@ -117,8 +118,20 @@ def validation_summary(metrics: Any, classes: list[str]) -> dict[str, Any]:
         "precision": float(box.mp),
         "recall": float(box.mr),
         "per_class": per_class,
-        "n_images": int(getattr(metrics, "seen", 0) or 0),
     }
+
+
+def count_split_images(data_yaml: Path, split: str) -> int:
+    """How many images a YOLO ``data.yaml`` lists for ``split`` (a folder of images)."""
+    import yaml
+
+    data = yaml.safe_load(data_yaml.read_text())
+    root = Path(data.get("path") or data_yaml.parent)
+    entry = data.get(split)
+    if not isinstance(entry, str):
+        return 0
+    folder = entry if Path(entry).is_absolute() else root / entry
+    return sum(1 for p in Path(folder).glob("*") if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
 
 def table(summary: dict[str, Any]) -> str:

@@ -6,8 +6,6 @@ published hash listed in ``known_checkpoints.json``).
 """
 from __future__ import annotations
 
-import detection.offline  # noqa: F401  (before ultralytics is imported)
-
 import json
 import logging
 import shutil
@@ -15,12 +13,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import detection.offline  # noqa: F401  (before ultralytics is imported)
 from core.io import sha256_file
 from core.weights import WeightsError, provenance, write_config
 from datasets.exporters import export_yolo
 from datasets.folder import DatasetFolder
-from detection.settings import AUGMENTATION, TRAIN_DEFAULTS
 from detection.model import Detector, table
+from detection.settings import AUGMENTATION, TRAIN_DEFAULTS
 
 log = logging.getLogger(__name__)
 KNOWN_CHECKPOINTS = Path(__file__).with_name("known_checkpoints.json")

@@ -107,7 +107,7 @@ def _scores(truth: np.ndarray, predicted: np.ndarray, labels: list[int]) -> dict
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ranks = lambda v: np.argsort(np.argsort(v))  # noqa: E731
+    ranks = lambda v: np.argsort(np.argsort(v))
     return float(np.corrcoef(ranks(a), ranks(b))[0, 1])
 
 

@@ -89,7 +89,7 @@ class HairMeter:
         self.working_width = int(working_width)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", **settings) -> "HairMeter":
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", **settings) -> HairMeter:
         """The meter of ``hair.safetensors`` (a file, or a folder holding it) and its config.
 
         ``settings`` are the constructor's keyword arguments (``native_aspect``, ``thin_um``...).

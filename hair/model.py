@@ -140,7 +140,7 @@ class HairNet(nn.Module):
         return save_safetensors(self.state_dict(), weights_path(path), {**self.config(), **config})
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> "HairNet":
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> HairNet:
         """Rebuild the network strictly from its safetensors file (or folder) and config."""
         weights = weights_path(path)
         state, config = load_safetensors(weights, verify=verify)

@@ -17,8 +17,8 @@ Two facts about the generator's truth are handled here and reported upstream:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import cv2
 import numpy as np
@@ -48,7 +48,7 @@ class HairScene:
 
     @property
     def count(self) -> int:
-        return int(len(self.widths_px))
+        return len(self.widths_px)
 
 
 @contextlib.contextmanager

@@ -128,7 +128,7 @@ def pseudo_crop(
     x0 = rng.uniform(0, max(0.0, width - window))
     y0 = rng.uniform(0, max(0.0, height - window))
     matrix = np.array([[zoom, 0.0, -x0 * zoom], [0.0, zoom, -y0 * zoom]], np.float32)
-    warp = lambda a, flags: cv2.warpAffine(a, matrix, (size, size), flags=flags, borderMode=cv2.BORDER_REFLECT_101)  # noqa: E731
+    warp = lambda a, flags: cv2.warpAffine(a, matrix, (size, size), flags=flags, borderMode=cv2.BORDER_REFLECT_101)
     crop_rgb = warp(rgb, cv2.INTER_LINEAR)
     targets = []
     for probability, (low, high) in ((hair, confident), (centerline, centerline_confident)):

@@ -13,9 +13,10 @@ An unmapped class is an error naming the class, the file and the map to edit.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -52,7 +53,7 @@ class RelabelMap:
     hair_loss_grades: dict[int, str] = field(default_factory=lambda: {0: "low", 1: "mid", 2: "high", 3: "high"})
 
     @classmethod
-    def load(cls, path: str | Path) -> "RelabelMap":
+    def load(cls, path: str | Path) -> RelabelMap:
         path = Path(path)
         if not path.is_file():
             raise RelabelError(f"relabel map {path} not found; shipped maps: {', '.join(builtin_names())}")
@@ -63,11 +64,11 @@ class RelabelMap:
         return cls.from_dict(data, path)
 
     @classmethod
-    def builtin(cls, name: str) -> "RelabelMap":
+    def builtin(cls, name: str) -> RelabelMap:
         return cls.load(BUILTIN_DIR / f"{name}.yaml")
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], path: Path) -> "RelabelMap":
+    def from_dict(cls, data: dict[str, Any], path: Path) -> RelabelMap:
         try:
             view = data.get("view")
             if view is not None and view not in VIEWS:
@@ -156,4 +157,4 @@ def auto_map(class_names: Iterable[str], source: Path) -> RelabelMap:
     )
 
 
-__all__ = ["ClassRule", "RelabelError", "RelabelMap", "auto_map", "builtin_names", "HAIR_LOSS_GRADES", "INDICATORS"]
+__all__ = ["HAIR_LOSS_GRADES", "INDICATORS", "ClassRule", "RelabelError", "RelabelMap", "auto_map", "builtin_names"]

@@ -86,7 +86,7 @@ def follicles_to_keep(expected: float, reduction: float, grade: int) -> int:
     any thinning grade (1-3) beats none, and zero follicles is always grade 3.
     """
     wanted = (1.0 - reduction) * expected
-    counts = range(0, int(np.floor(expected)) + 1)
+    counts = range(int(np.floor(expected)) + 1)
     graded = [n for n in counts if grade_from_reduction(1.0 - n / expected) == grade] if expected > 0 else []
     pool = graded or [n for n in counts if grade_from_reduction(1.0 - n / expected) >= 1] or [0]
     return min(pool, key=lambda n: abs(n - wanted))

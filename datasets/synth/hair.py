@@ -8,7 +8,6 @@ instance map, so the count of visible strands is exact even where hairs cross.
 from __future__ import annotations
 
 import functools
-
 import math
 from dataclasses import dataclass
 
@@ -45,7 +44,7 @@ class HairStyle:
     units_per_cm2: float  # follicular units per cm2 of scalp
 
     @classmethod
-    def sample(cls, rng: np.random.Generator) -> "HairStyle":
+    def sample(cls, rng: np.random.Generator) -> HairStyle:
         colour = str(rng.choice(["black", "black", "brown", "brown", "blond", "grey"]))
         return cls(
             colour=colour,
@@ -199,7 +198,7 @@ def _touches_frame(strand: Strand, width: int, height: int) -> bool:
     return not (high[0] < 0 or high[1] < 0 or low[0] >= width or low[1] >= height)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def drawn_width(thickness: int) -> int:
     """Pixels across a straight OpenCV polyline drawn with ``thickness``: OpenCV draws a
     thickness ``t`` line ``t + 1`` (even ``t``) or ``t + 2`` (odd ``t``) pixels wide, so the

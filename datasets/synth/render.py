@@ -70,7 +70,7 @@ class Subject:
     hair: HairStyle
 
     @classmethod
-    def sample(cls, rng: np.random.Generator, subject_id: str = "synth_subject_00000") -> "Subject":
+    def sample(cls, rng: np.random.Generator, subject_id: str = "synth_subject_00000") -> Subject:
         return cls(subject_id, sample_skin_tone(rng), HairStyle.sample(rng))
 
 

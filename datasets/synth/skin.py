@@ -74,7 +74,7 @@ class Optics:
     noise: float  # sensor noise spread, 0-1 units
 
     @classmethod
-    def sample(cls, rng: np.random.Generator) -> "Optics":
+    def sample(cls, rng: np.random.Generator) -> Optics:
         cast = tuple(float(g) for g in 1.0 + rng.normal(0.0, 0.025, 3))
         return cls(
             vignette=float(rng.uniform(0.12, 0.45)),

@@ -1,0 +1,78 @@
+"""The scalp gate: knows a scalp photo from anything else, and a close-up from a head photo."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.images import load_image
+from core.weights import WeightsError
+from datasets.importer import import_dataset
+from datasets.split import stratified_split
+from evaluation.non_scalp import package_images, synthetic_non_scalp
+from fusion.gate import ScalpGate
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = REPO / "weights" / "gate.safetensors"
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, scalp_mini, hair_loss_mini):
+    """A gate fitted by the CLI on the two small real fixtures (train splits only)."""
+    from pipeline import main
+
+    root = tmp_path_factory.mktemp("gate")
+    closeups = import_dataset(scalp_mini, root / "scalp")
+    heads = import_dataset(hair_loss_mini, root / "hair")
+    for folder in (closeups, heads):  # the fixtures are tiny: half of each to fit, half to score
+        stratified_split(folder.samples, (0.5, 0.5, 0.0), seed=0)
+        folder.save()
+    assert main(["-q", "train", "gate", str(closeups.root), "--also", str(heads.root), "--out", str(root / "out")]) == 0
+    return root / "out" / "gate.safetensors", closeups, heads
+
+
+def test_fitted_gate_saves_scores_and_reloads_identically(fitted):
+    path, closeups, heads = fitted
+    gate = ScalpGate.load(path)
+    assert gate.config["training"]["split"] == "train" and gate.config["scores"]["split"] == "val"
+    assert set(gate.config["scores"]["false_reject"]) == {closeups.name, heads.name}
+    pictures = [load_image(closeups.image_path(s)).rgb for s in closeups.split("val")]
+    again = ScalpGate.load(path).predict(pictures)
+    assert [r.distance for r in gate.predict(pictures)] == pytest.approx([r.distance for r in again], abs=1e-5)
+
+
+def test_bundled_gate_accepts_held_out_scalps_and_tells_their_view(scalp_mini, hair_loss_mini, tmp_path):
+    """The fixtures' pictures come from the exports' valid splits, which the bundled gate never saw."""
+    gate = ScalpGate.load(BUNDLED)
+    for source, view in ((scalp_mini, "closeup"), (hair_loss_mini, "head")):
+        folder = import_dataset(source, tmp_path / view)
+        results = gate.predict([load_image(folder.image_path(s)).rgb for s in folder.samples])
+        assert sum(r.is_scalp for r in results) >= len(results) - 1, [r.distance for r in results]
+        assert [r.view for r in results] == [view] * len(results)
+
+
+def test_bundled_gate_rejects_every_non_scalp_picture():
+    gate = ScalpGate.load(BUNDLED)
+    pictures = package_images() + synthetic_non_scalp()
+    assert len(pictures) >= 30
+    accepted = [p.name for p, r in zip(pictures, gate.predict([p.rgb for p in pictures])) if r.is_scalp]
+    assert accepted == []
+
+
+def test_scores_are_ordered_by_distance():
+    gate = ScalpGate.load(BUNDLED)
+    closeup = load_image(REPO / "samples" / "closeup_03.jpg").rgb
+    noise = np.random.default_rng(0).integers(0, 255, closeup.shape, dtype=np.uint8)
+    near, far = gate.predict([closeup, noise])
+    assert near.distance < gate.threshold < far.distance and near.scalp_score > 0.5 > far.scalp_score
+
+
+def test_tampered_gate_is_refused(tmp_path):
+    data = bytearray(BUNDLED.read_bytes())
+    data[-100] ^= 0xFF
+    copy = tmp_path / "gate.safetensors"
+    copy.write_bytes(bytes(data))
+    (tmp_path / "gate.json").write_text(BUNDLED.with_suffix(".json").read_text())
+    with pytest.raises(WeightsError, match="sha256"):
+        ScalpGate.load(copy)

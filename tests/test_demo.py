@@ -68,20 +68,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _screenshot_dir(tmp_path: Path) -> Path:
+    """Screenshots go to tmp; SCALPSCOPE_DOCS_SCREENSHOTS=1 writes them into docs/ (how docs/ got them)."""
+    if os.environ.get("SCALPSCOPE_DOCS_SCREENSHOTS") == "1":
+        return Path(__file__).resolve().parents[1] / "docs"
+    return tmp_path
+
+
+def _browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+
+
 def test_page_in_a_browser_upload_to_grades(pipeline, tmp_path):
-    """Drive the real page in headless Chromium: upload a close-up, wait for the grades."""
+    """Drive the real page in headless Chromium: upload a close-up, wait for the grades and advice;
+    then upload a file that is not an image and get the friendly message."""
     if not CHROMIUM:
         pytest.skip("no chromium on this machine ('make browser' installs Debian's; the browser test needs it)")
     playwright = pytest.importorskip("playwright.sync_api")
     from demo.app import build_demo
 
+    shots = _screenshot_dir(tmp_path)
+    not_image = tmp_path / "holiday.jpg"
+    not_image.write_text("this is a text file with a .jpg name")
     port = _free_port()
     app = build_demo(pipeline)
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                allowed_paths=[str(SAMPLES)])
     try:
         with playwright.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            browser = _browser(p)
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
             assert "not a diagnosis" in page.inner_text("#intro")
@@ -91,8 +106,37 @@ def test_page_in_a_browser_upload_to_grades(pipeline, tmp_path):
             grades = [int(r.get_attribute("data-grade")) for r in rows]
             assert grades and all(0 <= g <= 3 for g in grades)
             assert "close-up" in page.inner_text("#status")
-            page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+            page.wait_for_function("document.querySelector('#advice').innerText.length > 40", timeout=30_000)
+            assert "dermatologist" in page.inner_text("#advice").lower()
+            page.screenshot(path=str(shots / "demo_closeup.png"), full_page=True)
+
+            page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
+            page.set_input_files("#upload input[type=file]", str(not_image))
+            page.wait_for_function("document.querySelector('#status').innerText.includes('Could not read')", timeout=60_000)
+            assert "Traceback" not in page.inner_text("body")
+            page.screenshot(path=str(shots / "demo_not_an_image.png"), full_page=True)
             browser.close()
     finally:
         app.close()
-    assert (tmp_path / "demo.png").stat().st_size > 10_000
+    assert (shots / "demo_closeup.png").stat().st_size > 10_000
+
+
+def test_batch_report_renders_in_a_browser(pipeline, tmp_path):
+    """report.html is self-contained: opened from disk with no server, it shows charts and thumbnails."""
+    if not CHROMIUM:
+        pytest.skip("no chromium on this machine ('make browser' installs Debian's; the browser test needs it)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    from batch.job import analyze_paths
+
+    outcome = analyze_paths(lambda: pipeline, [SAMPLES], tmp_path / "out")
+    with playwright.sync_playwright() as p:
+        browser = _browser(p)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(outcome.report.resolve().as_uri(), wait_until="load")
+        text = page.inner_text("body")
+        assert "not a diagnosis" in text.lower() and "closeup_01.jpg" in text
+        loaded = page.evaluate("[...document.images].filter(i => i.complete && i.naturalWidth > 0).length")
+        assert loaded >= len(list(SAMPLES.glob("*.jpg")))
+        assert page.query_selector_all("svg")
+        page.screenshot(path=str(_screenshot_dir(tmp_path) / "batch_report.png"), full_page=False)
+        browser.close()

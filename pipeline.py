@@ -123,14 +123,33 @@ class Pipeline:
     """
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", conf: float | None = None,
-                 hair: bool = True) -> None:
+                 hair: bool = True, backend: str = "auto") -> None:
         from core.weights import DEFAULT_WEIGHTS_DIR
 
         self.weights_dir = Path(weights) if weights else DEFAULT_WEIGHTS_DIR
         self.device = device
         self.stages = load_stages(self.weights_dir, device=device, hair=hair)
+        self.backend = self._choose_backend(backend)
         if conf is not None:
             self.stages.detector.conf = conf
+
+    def _choose_backend(self, backend: str) -> str:
+        """``onnx`` when an export of these exact weights sits in ``<weights>/onnx`` (``auto``: if so)."""
+        from core.onnx import attach_onnx, matching_export, onnx_dir_for
+        from core.weights import WeightsError
+
+        if backend not in ("auto", "torch", "onnx"):
+            raise ValueError(f"unknown backend {backend!r}; use auto, torch or onnx")
+        if backend == "torch" or (backend == "auto" and not self.device.startswith("cpu")):
+            return "torch"
+        folder = onnx_dir_for(self.weights_dir)
+        if matching_export(self.stages, folder) is None:
+            if backend == "onnx":
+                raise WeightsError(f"no ONNX export of these weights in {folder}; run "
+                                   f"'python pipeline.py export onnx --weights {self.weights_dir}' first")
+            return "torch"
+        attach_onnx(self.stages, folder)
+        return "onnx"
 
     @property
     def weights_mtime(self) -> float:
@@ -138,7 +157,7 @@ class Pipeline:
         return max(p.stat().st_mtime for p in self.stages.files)
 
     def version(self) -> dict[str, object]:
-        return {"scalpscope": __version__, "device": self.device, "models": self.stages.hashes()}
+        return {"scalpscope": __version__, "device": self.device, "backend": self.backend, "models": self.stages.hashes()}
 
     def analyze(self, image: str | Path | np.ndarray | LoadedImage) -> Analysis:
         """Analyze one picture given as a path, an RGB array or a decoded image."""
@@ -238,7 +257,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from batch.job import analyze_paths
     from tracking.cli import recorder_from_args
 
-    make = functools.partial(Pipeline, args.weights, args.device, args.conf)
+    make = functools.partial(Pipeline, args.weights, args.device, args.conf, backend=args.backend)
     with recorder_from_args(args) as record:
         on_done = (lambda item, analysis, rgb: record(analysis, item.path, rgb)) if args.subject else None
         try:
@@ -268,7 +287,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from evaluation.run import evaluate
 
     metrics = evaluate(args.dataset, args.out, split=args.split, weights=args.weights, device=args.device, seed=args.seed,
-                       n_bootstrap=args.bootstrap, batch_size=args.batch)
+                       n_bootstrap=args.bootstrap, batch_size=args.batch, backend=args.backend)
     for title, header, rows, notes in sections(metrics):
         print(f"\n{title}")
         widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -285,12 +304,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- export
+def cmd_export(args: argparse.Namespace) -> int:
+    from core.onnx import export_pipeline, onnx_dir_for
+    from core.weights import DEFAULT_WEIGHTS_DIR
+
+    weights = args.weights or DEFAULT_WEIGHTS_DIR
+    out = args.out or onnx_dir_for(weights)
+    manifest = export_pipeline(weights, out)
+    for stage, info in manifest["files"].items():
+        diff = f"max |ONNX - PyTorch| {info['max_abs_diff']:.1e}" if "max_abs_diff" in info else info.get("checked", "")
+        print(f"  {stage:<11} {out / info['file']}  {diff}")
+    print(f"wrote {out / 'onnx.json'}; 'analyze' uses these when they sit in <weights>/onnx (--backend torch to opt out)")
+    return 0
+
+
 # --------------------------------------------------------------------------- demo and API
 def cmd_demo(args: argparse.Namespace) -> int:
     from demo.app import launch
 
     print(f"scalpscope demo on http://{args.host}:{args.port} ({DISCLAIMER})")
-    launch(Pipeline(args.weights, args.device), host=args.host, port=args.port)
+    launch(Pipeline(args.weights, args.device, backend=args.backend), host=args.host, port=args.port)
     return 0
 
 
@@ -299,7 +333,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from demo.api import create_app
 
-    app = create_app(Pipeline(args.weights, args.device), max_upload_bytes=args.max_mb * 1024 * 1024)
+    app = create_app(Pipeline(args.weights, args.device, backend=args.backend), max_upload_bytes=args.max_mb * 1024 * 1024)
     print(f"scalpscope API on http://{args.host}:{args.port} (OpenAPI docs at /docs)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
@@ -409,6 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs (faster)")
     analyze.add_argument("--executor", choices=["local", "ray"], default="local", help="ray shards the work over a Ray cluster")
     analyze.add_argument("--shards", type=int, help="number of Ray tasks (default: the cluster's CPUs)")
+    analyze.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                        help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
     analyze.set_defaults(handler=cmd_analyze)
     from tracking.cli import add_tracking_commands
 
@@ -424,6 +460,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     evaluate.add_argument("--batch", type=int, default=8)
     evaluate.add_argument("--compare", type=Path, metavar="OTHER_METRICS.json", help="print a delta table against another run")
+    evaluate.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                        help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
     evaluate.set_defaults(handler=cmd_evaluate)
 
     train = sub.add_parser("train", help="train a stage on a dataset folder")
@@ -481,15 +519,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = sub.add_parser("export", help="export models for fast inference")
     export.add_argument("format", choices=["onnx"])
-    export.add_argument("--weights", type=Path)
-    export.add_argument("--out", type=Path, required=True)
-    export.set_defaults(handler=not_built("export onnx", 10))
+    export.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
+    export.add_argument("--out", type=Path, help="output folder (default: <weights>/onnx, where Pipeline looks)")
+    export.set_defaults(handler=cmd_export)
 
     demo = sub.add_parser("demo", help="local web demo (Gradio): photo in, overlay, grades and advice out")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=7860)
     demo.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
     demo.add_argument("--device", default="cpu")
+    demo.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                        help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
     demo.set_defaults(handler=cmd_demo)
 
     serve = sub.add_parser("serve", help="HTTP API (FastAPI): POST /analyze, GET /health, GET /version, docs at /docs")
@@ -498,6 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
     serve.add_argument("--device", default="cpu")
     serve.add_argument("--max-mb", type=int, default=20, help="largest upload accepted, in MB (default %(default)s)")
+    serve.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                        help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
     serve.set_defaults(handler=cmd_serve)
     return parser
 

@@ -260,7 +260,7 @@ def score_segmentation(pipeline: Any, folder: DatasetFolder, split: str) -> dict
 
 
 def evaluate(dataset: Path, out: Path, split: str = "val", weights: Path | None = None, device: str = "cpu", seed: int = 0,
-             n_bootstrap: int = 1000, batch_size: int = 8, pipeline: Any = None) -> dict[str, Any]:
+             n_bootstrap: int = 1000, batch_size: int = 8, pipeline: Any = None, backend: str = "auto") -> dict[str, Any]:
     """Score ``dataset``'s ``split`` with the weights in ``weights`` (default: bundled)."""
     from evaluation.report import write_reports
 
@@ -274,7 +274,7 @@ def evaluate(dataset: Path, out: Path, split: str = "val", weights: Path | None 
     if pipeline is None:
         from pipeline import Pipeline
 
-        pipeline = Pipeline(weights, device)
+        pipeline = Pipeline(weights, device, backend=backend)
     preflight(folder, samples, pipeline.stages)
     out = Path(out)
     plots = out / "plots"

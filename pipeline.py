@@ -57,8 +57,12 @@ class Stages:
         return out
 
 
-def load_stages(weights_dir: Path, device: str = "cpu", hair: bool = True) -> Stages:
-    """Load every stage from ``weights_dir``; a missing or mismatched file stops with its name."""
+def load_stages(weights_dir: Path, device: str = "cpu", hair: str | Path | None = None) -> Stages:
+    """Load every stage from ``weights_dir``; a missing or mismatched file stops with its name.
+
+    ``hair`` is the hair meter's weight file: opt-in, because its counts are not yet accurate
+    enough on real close-ups to show by default (see hair/MODEL_CARD.md).
+    """
     from core.weights import WeightsError
     from detection import Detector
     from fusion.gate import ScalpGate
@@ -73,12 +77,11 @@ def load_stages(weights_dir: Path, device: str = "cpu", hair: bool = True) -> St
     refiner = MaskRefiner.load(files[2], device=device)
     grader = SeverityGrader.load(files[3], device=device)
     meter = None
-    hair_file = weights_dir / "hair.safetensors"
-    if hair and hair_file.is_file():
+    if hair:
         from hair import HairMeter
 
-        meter = HairMeter.load(hair_file, device=device)
-        files.append(hair_file)
+        meter = HairMeter.load(Path(hair), device=device)
+        files.append(Path(hair))
     stages = Stages(gate, detector, refiner, grader, meter, files)
     check_stages(stages, weights_dir)
     return stages
@@ -114,8 +117,8 @@ class Pipeline:
 
     Stages, in order: the scalp gate (is it a scalp photo, which view), the detector and the
     box-prompted segmenter (close-ups only), the severity classifier (six indicators on
-    close-ups, the Low/Mid/High hair-loss grade on both views) and, when its weights are
-    present, the hair meter (close-ups).
+    close-ups, the Low/Mid/High hair-loss grade on both views) and, when ``hair`` names its
+    weight file, the hair meter (hair count and shaft width on close-ups).
 
     >>> pipeline = Pipeline()                                 # bundled weights/, CPU
     >>> analysis = pipeline.analyze("samples/closeup_01.jpg")  # doctest: +SKIP
@@ -123,7 +126,7 @@ class Pipeline:
     """
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", conf: float | None = None,
-                 hair: bool = True, backend: str = "auto") -> None:
+                 hair: str | Path | None = None, backend: str = "auto") -> None:
         from core.weights import DEFAULT_WEIGHTS_DIR
 
         self.weights_dir = Path(weights) if weights else DEFAULT_WEIGHTS_DIR
@@ -257,7 +260,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from batch.job import analyze_paths
     from tracking.cli import recorder_from_args
 
-    make = functools.partial(Pipeline, args.weights, args.device, args.conf, backend=args.backend)
+    make = functools.partial(Pipeline, args.weights, args.device, args.conf, hair=args.hair, backend=args.backend)
     with recorder_from_args(args) as record:
         on_done = (lambda item, analysis, rgb: record(analysis, item.path, rgb)) if args.subject else None
         try:
@@ -469,6 +472,14 @@ def _add_stage_cli(parser: argparse.ArgumentParser, module: str, stage: str, iss
 
 
 # --------------------------------------------------------------------------- parser
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    """``--weights``, ``--device`` and ``--backend``: which models run, where, on which engine."""
+    parser.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                        help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pipeline.py",
@@ -481,16 +492,16 @@ def build_parser() -> argparse.ArgumentParser:
     analyze = sub.add_parser("analyze", help="analyze images or folders (resumable batch job)")
     analyze.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files and folders (walked recursively)")
     analyze.add_argument("--out", type=Path, required=True, help="output folder: <image>.json, <image>.png, summary.csv, report.html")
-    analyze.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
-    analyze.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     analyze.add_argument("--batch", type=int, default=8, help="images per batch (default %(default)s)")
     analyze.add_argument("--conf", type=float, help="detector confidence threshold (default: the detector's)")
     analyze.add_argument("--force", action="store_true", help="redo images whose outputs are up to date")
     analyze.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs (faster)")
     analyze.add_argument("--executor", choices=["local", "ray"], default="local", help="ray shards the work over a Ray cluster")
     analyze.add_argument("--shards", type=int, help="number of Ray tasks (default: the cluster's CPUs)")
-    analyze.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
-                        help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
+    analyze.add_argument("--hair", type=Path, metavar="HAIR.safetensors",
+                         help="also count hairs and measure shaft width on close-ups with this hair-meter weight file "
+                              "(opt-in, experimental: see hair/MODEL_CARD.md)")
+    add_model_options(analyze)
     analyze.set_defaults(handler=cmd_analyze)
     from tracking.cli import add_tracking_commands
 
@@ -500,14 +511,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("dataset", type=Path, help="dataset folder (see 'data import')")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for metrics.json, report.md, report.html, plots/")
     evaluate.add_argument("--split", default="test", help="split to score: test (default), val (or valid), train")
-    evaluate.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
-    evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     evaluate.add_argument("--batch", type=int, default=8)
     evaluate.add_argument("--compare", type=Path, metavar="OTHER_METRICS.json", help="print a delta table against another run")
-    evaluate.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
-                        help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
+    add_model_options(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     train = sub.add_parser("train", help="train a stage on a dataset folder, or every stage ('train all')")
@@ -580,20 +588,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="local web demo (Gradio): photo in, overlay, grades and advice out")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=7860)
-    demo.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
-    demo.add_argument("--device", default="cpu")
-    demo.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
-                        help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
+    add_model_options(demo)
     demo.set_defaults(handler=cmd_demo)
 
     serve = sub.add_parser("serve", help="HTTP API (FastAPI): POST /analyze, GET /health, GET /version, docs at /docs")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
-    serve.add_argument("--device", default="cpu")
     serve.add_argument("--max-mb", type=int, default=20, help="largest upload accepted, in MB (default %(default)s)")
-    serve.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
-                        help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
+    add_model_options(serve)
     serve.set_defaults(handler=cmd_serve)
     return parser
 

@@ -92,3 +92,40 @@ def stage_file(weights_dir: Path, stage: str) -> Path:
 
 def short_hash(config: dict[str, Any]) -> str:
     return f"sha256:{config.get('sha256', '')}"
+
+
+def load_architecture(cls: Any, weights: Path, architecture: str, train_hint: str, verify: bool = True) -> Any:
+    """Rebuild ``cls(**config["arch"], pretrained=False)`` from a safetensors file, strictly.
+
+    The config must name ``architecture`` and every tensor must fit the rebuilt network;
+    anything else is a :class:`WeightsError` naming the file and the mismatch. The returned
+    module carries its config as ``weights_config`` and is in eval mode.
+    """
+    state, config = load_safetensors(weights, verify=verify)
+    if config.get("architecture") != architecture or not isinstance(config.get("arch"), dict):
+        raise WeightsError(
+            f"{weights}: config says architecture {config.get('architecture')!r}, not {architecture!r}; "
+            f"these are not {train_hint}"
+        )
+    arch = dict(config["arch"])
+    arch["decoder_channels"] = tuple(arch.get("decoder_channels", ()))
+    try:
+        module = cls(**arch, pretrained=False)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise WeightsError(f"{weights}: its config's 'arch' cannot build a {architecture} ({err})") from err
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or wrong:
+        details = "; ".join(
+            f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys
+        )
+        raise WeightsError(
+            f"{weights}: tensors do not match the architecture its config describes ({details}); "
+            "the file and its JSON belong to different models: retrain or restore the pair"
+        )
+    module.load_state_dict(state, strict=True)
+    module.weights_config = config
+    return module.eval()

@@ -26,7 +26,7 @@ from segmentation_models_pytorch.encoders import get_encoder
 from torch import nn
 
 from core.backbones import get_spec, load_smp_encoder
-from core.weights import WeightsError, load_safetensors, save_safetensors
+from core.weights import load_architecture, save_safetensors
 
 ARCHITECTURE = "HairNet"
 #: Output channels, in order.
@@ -143,33 +143,7 @@ class HairNet(nn.Module):
     def load(cls, path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> HairNet:
         """Rebuild the network strictly from its safetensors file (or folder) and config."""
         weights = weights_path(path)
-        state, config = load_safetensors(weights, verify=verify)
-        if config.get("architecture") != ARCHITECTURE or not isinstance(config.get("arch"), dict):
-            raise WeightsError(
-                f"{weights}: config says architecture {config.get('architecture')!r}, not {ARCHITECTURE!r}; "
-                "these are not hair weights (train them with 'python -m hair.train')"
-            )
-        arch = dict(config["arch"])
-        arch["decoder_channels"] = tuple(arch.get("decoder_channels", ()))
-        try:
-            net = cls(**arch, pretrained=False)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise WeightsError(f"{weights}: its config's 'arch' cannot build a {ARCHITECTURE} ({err})") from err
-        expected = net.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-        if missing or unexpected or wrong:
-            details = "; ".join(
-                f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys
-            )
-            raise WeightsError(
-                f"{weights}: tensors do not match the architecture its config describes ({details}); "
-                "the file and its JSON belong to different models: retrain or restore the pair"
-            )
-        net.load_state_dict(state, strict=True)
-        net.weights_config = config
+        net = load_architecture(cls, weights, ARCHITECTURE, "hair weights (train them with 'python -m hair.train')", verify=verify)
         return net.to(device).eval()
 
 

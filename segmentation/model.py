@@ -23,7 +23,7 @@ from segmentation_models_pytorch.encoders import get_encoder
 from torch import nn
 
 from core.backbones import get_spec, load_smp_encoder
-from core.weights import STAGE_FILES, WeightsError, load_safetensors, save_safetensors
+from core.weights import STAGE_FILES, load_architecture, save_safetensors
 from segmentation.crops import CropGeometry, box_in_window, box_prior, crop_rgb, paste_into
 from segmentation.options import DEFAULT_CROP_SIZE
 
@@ -223,33 +223,7 @@ class MaskRefiner(nn.Module):
         refused with a :class:`core.weights.WeightsError` naming the file and the mismatch.
         """
         weights = _weights_path(path_or_dir)
-        state, config = load_safetensors(weights, verify=verify)
-        if config.get("architecture") != ARCHITECTURE or not isinstance(config.get("arch"), dict):
-            raise WeightsError(
-                f"{weights}: config says architecture {config.get('architecture')!r}, not {ARCHITECTURE!r}; "
-                "these are not segmenter weights (train them with 'python pipeline.py train segmenter')"
-            )
-        arch = dict(config["arch"])
-        arch["decoder_channels"] = tuple(arch.get("decoder_channels", ()))
-        try:
-            refiner = cls(**arch, pretrained=False)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise WeightsError(f"{weights}: its config's 'arch' cannot build a {ARCHITECTURE} ({err})") from err
-        expected = refiner.state_dict()
-        missing = sorted(set(expected) - set(state))
-        unexpected = sorted(set(state) - set(expected))
-        wrong = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-        if missing or unexpected or wrong:
-            details = "; ".join(
-                f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-                for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if keys
-            )
-            raise WeightsError(
-                f"{weights}: tensors do not match the architecture its config describes ({details}); "
-                "the file and its JSON belong to different models: retrain or restore the pair"
-            )
-        refiner.load_state_dict(state, strict=True)
-        refiner.weights_config = config
+        refiner = load_architecture(cls, weights, ARCHITECTURE, "segmenter weights (train them with 'python pipeline.py train segmenter')", verify=verify)
         return refiner.to(device).eval()
 
 

@@ -232,3 +232,22 @@ def test_decoded_pixels_do_not_depend_on_exif_rotation(pipeline, tmp_path):
     assert loaded.rgb.shape[:2] == (upright.height, upright.width)
     diff = np.abs(loaded.rgb.astype(int) - np.asarray(upright).astype(int)).mean()
     assert diff < 12
+
+
+def test_ray_executor_gives_the_local_results(pipeline, tmp_path):
+    """Two Ray tasks on a local cluster write the same per-image outputs as the local run."""
+    pytest.importorskip("ray")
+    from pipeline import Pipeline
+
+    images = tmp_path / "in"
+    images.mkdir()
+    for path in (CLOSEUPS[0], HEADS[3], NOT_SCALP[1], CLOSEUPS[2]):
+        shutil.copy(path, images / path.name)
+    local = analyze_paths(lambda: pipeline, [images], tmp_path / "local", overlay=False)
+    sharded = analyze_paths(lambda: Pipeline(hair=False), [images], tmp_path / "ray", overlay=False, executor="ray", shards=2)
+    assert len(sharded.result.done) == len(local.result.done) == 4
+    for item in local.items:
+        a = json.loads(item.json_path(tmp_path / "local").read_text())
+        b = json.loads(item.json_path(tmp_path / "ray").read_text())
+        assert (a["is_scalp"], a["view"], a["hair_loss"] and a["hair_loss"]["grade"]) == \
+               (b["is_scalp"], b["view"], b["hair_loss"] and b["hair_loss"]["grade"])

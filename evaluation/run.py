@@ -170,8 +170,8 @@ def score_grades(collected: Collected, folder: DatasetFolder, grader_config: dic
         filled = np.where(pred == MISSING, (np.maximum(truth, 0) + 1) % 4, pred)
         block = indicator_scores(truth, filled, INDICATORS)
         block["n_missing"] = int(((pred == MISSING) & (truth >= 0)).sum())
+        block["labels"] = "derived" if derived else "graded"
         if derived:
-            block["labels"] = "derived"
             block["derived"] = derived
         metrics["indicators"] = block
         for j, name in enumerate(INDICATORS):

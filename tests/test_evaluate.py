@@ -7,6 +7,7 @@ and test_segmentation.py; here we check that evaluation wires truth and predicti
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,6 +71,18 @@ def test_head_split_scores_the_hair_loss_grade_and_native_stage(hair_eval):
     assert metrics["stage"]["scale"][0] == "LEVEL_2" and metrics["stage"]["mae"] >= 0
     assert "detection" not in metrics  # head photos have no outlined regions
     assert metrics["baselines"]["hair_loss"]["majority"]["class"] in ("low", "mid", "high")
+
+
+def test_metrics_json_validates_against_the_schema(scalp_eval, hair_eval):
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[1] / "evaluation" / "metrics.schema.json").read_text())
+    for _, metrics, out in (scalp_eval, hair_eval):
+        jsonschema.validate(json.loads((out / "metrics.json").read_text()), schema)
+    broken = json.loads(json.dumps(scalp_eval[1]))
+    broken["indicators"]["overall_macro_f1"] = 1.7
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
 
 
 def test_reports_are_written_and_say_what_was_scored(scalp_eval):

@@ -76,7 +76,7 @@ def create_session(path: Path, threads: int | None = None):
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads or int(os.environ.get("SCALPSCOPE_THREADS", 0)) or (os.cpu_count() or 1)
+    options.intra_op_num_threads = threads or int(os.environ.get("SCALPSCOPE_THREADS", "0")) or (os.cpu_count() or 1)
     options.inter_op_num_threads = 1
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ def fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return "nan" if value != value else f"{value:.{digits}f}"
+        return "nan" if math.isnan(value) else f"{value:.{digits}f}"
     return str(value)
 
 
@@ -87,8 +88,8 @@ def sections(metrics: dict[str, Any]) -> list[Section]:
 def markdown(metrics: dict[str, Any], plots: list[Path]) -> str:
     weights = ", ".join(f"{k} {v.split(':')[-1][:12]}" for k, v in metrics["weights"].items())
     lines = [f"# scalpscope evaluation: {metrics['dataset']} / {metrics['split']}", "",
-             f"{metrics['n_images']} pictures ({metrics['n_unreadable']} unreadable) · weights: {weights} · "
-             f"seed {metrics['seed']} · {metrics['time']['finished']} · {metrics['time']['seconds']} s", "",
+             (f"{metrics['n_images']} pictures ({metrics['n_unreadable']} unreadable) · weights: {weights} · "
+              f"seed {metrics['seed']} · {metrics['time']['finished']} · {metrics['time']['seconds']} s"), "",
              f"> {DISCLAIMER}", ""]
     for title, header, rows, notes in sections(metrics):
         lines += [f"## {title}", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from core.onnx import attach_onnx, export_pipeline, matching_export  # noqa: E402
-from core.weights import DEFAULT_WEIGHTS_DIR  # noqa: E402
+from core.onnx import attach_onnx, export_pipeline, matching_export
+from core.weights import DEFAULT_WEIGHTS_DIR
 
 SAMPLES = sorted((Path(__file__).resolve().parents[1] / "samples").glob("*.jpg"))
 
@@ -43,7 +43,7 @@ def test_export_writes_checked_models_and_their_configs(exported):
 
 
 def test_export_is_tied_to_the_weights_it_came_from(exported, both):
-    out, manifest = exported
+    out, _ = exported
     assert matching_export(both[0].stages, out) is not None
     stale = json.loads((out / "onnx.json").read_text())
     stale["files"]["classifier"]["source"] = "0" * 64

@@ -6,6 +6,7 @@ The command line is the front door; ``python pipeline.py --help`` lists the jobs
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("scalpscope")
 
+VIEW_NAMES = {"closeup": "trichoscope close-ups", "head": "photos of the head"}
 DISCLAIMER = "scalpscope is a screening aid, not a diagnosis: see a dermatologist for medical advice."
 __version__ = "0.1.0"
 
@@ -154,6 +156,28 @@ class Pipeline:
         attach_onnx(self.stages, folder)
         return "onnx"
 
+    @functools.cached_property
+    def views(self) -> dict[str, list[str]]:
+        """Per reported grade, the views whose training pictures carried its labels.
+
+        Older classifier configs without ``label_views`` grade every view.
+        """
+        from fusion.heads import HAIR_LOSS_HEAD
+
+        config = self.stages.grader.config
+        known = config.get("label_views") or {}
+        native = next((h["name"] for h in config["heads"] if str(h.get("target", "")).startswith("native:")), None)
+        out = {name: known[name] for name in known}
+        if HAIR_LOSS_HEAD in known:
+            out["overall_hair_loss"] = known[HAIR_LOSS_HEAD]  # Low/Mid/High ("hair_loss" is the 0-3 indicator)
+        if native in known:
+            out["native_stage"] = known[native]
+        return out
+
+    def graded_on(self, grade: str, view: str | None) -> bool:
+        views = self.views.get(grade)
+        return views is None or view in views
+
     @property
     def weights_mtime(self) -> float:
         """Newest weight file time: outputs older than this are stale."""
@@ -229,12 +253,18 @@ class Pipeline:
                                 scalp_score=round(gate.scalp_score, 4), view=gate.view if gate.is_scalp else None,
                                 view_confidence=round(gate.view_confidence, 4) if gate.is_scalp else None, models=hashes, timing_ms=dict(timing))
             if i in graded:
-                result = graded[i]
-                analysis.hair_loss = GradeResult(**result["hair_loss"])
-                if result.get("native_stage"):
+                result, view = graded[i], gate.view
+                if self.graded_on("overall_hair_loss", view):
+                    analysis.hair_loss = GradeResult(**result["hair_loss"])
+                else:
+                    learned = " and ".join(VIEW_NAMES.get(v, v) for v in self.views["overall_hair_loss"])
+                    analysis.notes.append(f"no overall hair-loss grade: it is learned from {learned}, "
+                                          f"not from {VIEW_NAMES.get(view, view)}")
+                if result.get("native_stage") and self.graded_on("native_stage", view):
                     analysis.native_stage = GradeResult(**result["native_stage"])
                 if i in detections:  # indicators are graded on close-ups only
-                    analysis.indicators = {k: GradeResult(**v) for k, v in result["indicators"].items() if k not in untrained}
+                    analysis.indicators = {k: GradeResult(**v) for k, v in result["indicators"].items()
+                                           if k not in untrained and self.graded_on(k, view)}
             if i in detections:
                 found, probs = detections[i], masks[i]
                 for j in range(len(found)):
@@ -449,24 +479,11 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     return 1 if report.errors else 0
 
 
-def not_built(name: str, issue: int):
-    def handler(args: argparse.Namespace) -> int:
-        raise CommandError(f"'{name}' is not built yet (tracked in issue {issue})")
-
-    return handler
-
-
-def _add_stage_cli(parser: argparse.ArgumentParser, module: str, stage: str, issue: int) -> None:
+def _add_stage_cli(parser: argparse.ArgumentParser, module: str) -> None:
     """Each stage package owns its training options: its ``cli`` module adds and runs them."""
     import importlib
 
-    try:
-        cli = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name != module:
-            raise
-        parser.set_defaults(handler=not_built(f"train {stage}", issue))
-        return
+    cli = importlib.import_module(module)
     cli.add_train_arguments(parser)
     parser.set_defaults(handler=cli.train)
 
@@ -528,14 +545,14 @@ def build_parser() -> argparse.ArgumentParser:
     everything.add_argument("--stages", nargs="+", choices=list(RECIPE), help="only these stages (default: all, in order)")
     everything.add_argument("--force", action="store_true", help="retrain stages whose run folder is complete")
     everything.set_defaults(handler=cmd_train_all)
-    for stage, module, issue in (("detector", "detection.cli", 4), ("segmenter", "segmentation.cli", 5),
-                                 ("classifier", "fusion.cli", 6), ("gate", "fusion.gate_cli", 7)):
+    for stage, module in (("detector", "detection.cli"), ("segmenter", "segmentation.cli"),
+                          ("classifier", "fusion.cli"), ("gate", "fusion.gate_cli")):
         stage_parser = stages.add_parser(stage, help=f"train the {stage}")
         stage_parser.add_argument("dataset", type=Path, help="dataset folder (see 'data import')")
         stage_parser.add_argument("--out", type=Path, required=True, help="folder for the weights, config and logs")
         stage_parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
         stage_parser.add_argument("--seed", type=int, default=0)
-        _add_stage_cli(stage_parser, module, stage, issue)
+        _add_stage_cli(stage_parser, module)
 
     data = sub.add_parser("data", help="import, pull, split, synthesize and check datasets")
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="DATA_COMMAND")

@@ -191,6 +191,19 @@ def label_distribution(examples: list[Example], heads: list[HeadSpec]) -> dict[s
     return out
 
 
+def label_views(examples: list[Example], heads: list[HeadSpec]) -> dict[str, list[str]]:
+    """Per head, the views (closeup, head) of the training pictures that carry its labels.
+
+    The pipeline reports a head's grade only on those views: a grade learned from photos of
+    heads means nothing on a trichoscope close-up.
+    """
+    out: dict[str, set[str]] = {h.name: set() for h in heads}
+    for example in examples:
+        for name in example.targets:
+            out[name].add(example.sample.view or "closeup")
+    return {name: sorted(views) for name, views in out.items()}
+
+
 # ----------------------------------------------------------------------------- augmentation
 @dataclass(frozen=True)
 class Augment:

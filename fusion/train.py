@@ -36,6 +36,7 @@ from fusion.data import (
     LetterboxCache,
     collect_examples,
     label_distribution,
+    label_views,
     native_scale,
     needs_derived_grades,
 )
@@ -191,6 +192,7 @@ def train_classifier(
         "hair_loss_grades": list(HAIR_LOSS_GRADES),
         "heads": [h.to_dict() for h in heads],
         "label_distribution": distribution,
+        "label_views": label_views(train_examples, heads),
         "untrained_heads": [h.name for h in heads if not sum(distribution["train"][h.name].values())],
         "derived_grades": {name: d.to_config() for name, d in derived.items()},
         "training": {

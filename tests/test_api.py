@@ -46,8 +46,9 @@ def test_analyze_returns_the_analysis_with_advice_and_disclaimer(client):
     assert response.status_code == 200
     body = response.json()
     assert body["is_scalp"] and body["view"] == "closeup"
-    assert set(body["hair_loss"]["probs"]) == {"low", "mid", "high"}
     assert body["indicators"] and "diagnosis" in body["disclaimer"]
+    head = post(client, SAMPLES / "head_05_level6.jpg").json()
+    assert head["view"] == "head" and set(head["hair_loss"]["probs"]) == {"low", "mid", "high"}
     assert body["advice"]["items"] or body["advice"].get("summary")
     assert "overlay_png_base64" not in body
 

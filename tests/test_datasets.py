@@ -427,10 +427,10 @@ def test_import_cli_detects_format_and_refuses_to_overwrite(scalp_mini, tmp_path
     assert pipeline.main(["data", "import", str(scalp_mini), "--out", str(out), "--format", "roboflow-yolo", "--force"]) == 0
 
 
-def test_commands_not_built_yet_say_so_cleanly(tmp_path, capsys):
-    code = pipeline.main(["export", "onnx", "--out", str(tmp_path)])
+def test_missing_weights_folder_is_one_clean_sentence(tmp_path, capsys):
+    code = pipeline.main(["export", "onnx", "--weights", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert code == 1 and "not built yet" in err and "Traceback" not in err
+    assert code == 1 and "nowhere" in err and "not found" in err and "Traceback" not in err
 
 
 def test_image_header_reader_handles_exif_rotation(tmp_path):

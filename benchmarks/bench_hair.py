@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -23,17 +21,9 @@ import cv2
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.timing import median_ms
+
 FIXTURE = REPO / "tests" / "fixtures" / "scalp-data-mini" / "valid" / "images" / "D_18_jpg.rf.0a62b764df3d2ca232c54ec2b789850e.jpg"
-
-
-def median_ms(run, repeats: int) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append((time.perf_counter() - started) * 1000.0)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,8 +118,9 @@ class Pipeline:
     """Load the models once and turn pictures into :class:`~core.analysis.Analysis` records.
 
     Stages, in order: the scalp gate (is it a scalp photo, which view), the detector and the
-    box-prompted segmenter (close-ups only), the severity classifier (six indicators on
-    close-ups, the Low/Mid/High hair-loss grade on both views) and, when ``hair`` names its
+    box-prompted segmenter (close-ups only), the severity classifier (each grade reported only
+    on the views its training labels came from: for the bundled weights the six indicators on
+    close-ups, Low/Mid/High and the LEVEL stage on head photos) and, when ``hair`` names its
     weight file, the hair meter (hair count and shaft width on close-ups).
 
     >>> pipeline = Pipeline()                                 # bundled weights/, CPU

@@ -53,10 +53,10 @@ def sections(metrics: dict[str, Any]) -> list[Section]:
     hl = metrics.get("hair_loss")
     if hl:
         base = metrics.get("baselines", {}).get("hair_loss", {})
-        rows = [["classifier (with lesion masks)", fmt(hl["accuracy"]), with_ci(metrics, "hair_loss.macro_f1", hl["macro_f1"]), fmt(hl["ece"])]]
+        rows = [["scalpscope end to end", fmt(hl["accuracy"]), with_ci(metrics, "hair_loss.macro_f1", hl["macro_f1"]), fmt(hl["ece"])]]
         if base:
             rows.append([f"majority class ({base['majority']['class']})", fmt(base["majority"]["accuracy"]), fmt(base["majority"]["macro_f1"]), "-"])
-            rows.append(["image only (no mask)", fmt(base["image_only"]["accuracy"]), fmt(base["image_only"]["macro_f1"]), "-"])
+            rows.append(["classifier alone, no mask, no scalp check", fmt(base["image_only"]["accuracy"]), fmt(base["image_only"]["macro_f1"]), "-"])
         out.append(("Hair loss (Low/Mid/High)", ["model", "accuracy", "macro-F1 [95% CI]", "ECE"], rows,
                     [f"{hl['n']} labelled pictures; {hl.get('n_missing', 0)} without a grade (declined by the scalp check) count as errors."]))
     stage = metrics.get("stage")

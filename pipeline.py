@@ -47,13 +47,18 @@ class Stages:
     hair: HairMeter | None
     files: list[Path]
 
-    def hashes(self) -> dict[str, str]:
-        out = {
-            "gate": f"sha256:{self.gate.config['sha256']}",
-            "detector": self.detector.sha256,
-            "segmenter": f"sha256:{self.refiner.weights_config.get('sha256', '')}",
-            "classifier": self.grader.sha256,
+    def sha256s(self) -> dict[str, str]:
+        """The sha256 of each network's weight file, by stage (the ONNX export is tied to these)."""
+        return {
+            "gate": self.gate.config["sha256"],
+            "detector": self.detector.config["sha256"],
+            "segmenter": self.refiner.weights_config.get("sha256", ""),
+            "classifier": self.grader.config["sha256"],
         }
+
+    def hashes(self) -> dict[str, str]:
+        """``sha256:<hex>`` per stage, hair meter included: what every Analysis records."""
+        out = {stage: f"sha256:{sha}" for stage, sha in self.sha256s().items()}
         if self.hair is not None:
             out["hair"] = self.hair.sha256
         return out
@@ -98,13 +103,12 @@ def check_stages(stages: Stages, weights_dir: Path) -> None:
         kind, _, grade = label.partition("/")
         if kind not in INDICATORS or (grade and grade not in HAIR_LOSS_GRADES):
             raise WeightsError(f"{weights_dir}/detector.pt: class {label!r} is not an indicator kind (with an optional low/mid/high grade)")
-    heads = stages.grader.config["heads"]
-    targets = [str(h.get("target", "")) for h in heads]
-    unknown = [t.split(":", 1)[1] for t in targets if t.startswith("indicator:") and t.split(":", 1)[1] not in INDICATORS]
+    heads = stages.grader.heads
+    unknown = [h.source for h in heads if h.kind == "indicator" and h.source not in INDICATORS]
     if unknown:
         raise WeightsError(f"{weights_dir}/classifier.json: indicator heads {unknown} are not scalpscope indicators {list(INDICATORS)}")
-    hair_heads = [h for h in heads if h.get("target") == "hair_loss"]
-    if not hair_heads or list(hair_heads[0]["classes"]) != list(HAIR_LOSS_GRADES):
+    hair_heads = [h for h in heads if h.kind == "hair_loss"]
+    if not hair_heads or list(hair_heads[0].classes) != list(HAIR_LOSS_GRADES):
         raise WeightsError(f"{weights_dir}/classifier.json: needs a hair_loss head with classes {list(HAIR_LOSS_GRADES)}")
     for name, config in (("gate", stages.gate.config), ("classifier", stages.grader.config)):
         if "normalization" not in config:
@@ -165,9 +169,9 @@ class Pipeline:
         """
         from fusion.heads import HAIR_LOSS_HEAD
 
-        config = self.stages.grader.config
-        known = config.get("label_views") or {}
-        native = next((h["name"] for h in config["heads"] if str(h.get("target", "")).startswith("native:")), None)
+        grader = self.stages.grader
+        known = grader.config.get("label_views") or {}
+        native = next((h.name for h in grader.heads if h.kind == "native"), None)
         out = {name: known[name] for name in known}
         if HAIR_LOSS_HEAD in known:
             out["overall_hair_loss"] = known[HAIR_LOSS_HEAD]  # Low/Mid/High ("hair_loss" is the 0-3 indicator)

@@ -127,31 +127,32 @@ def export_pipeline(weights_dir: Path, out: Path, atol: float = 1e-3) -> dict:
     stages = load_stages(weights_dir, hair=False)
     torch.manual_seed(0)
     files: dict[str, dict] = {}
+    sources = stages.sha256s()
 
     size = int(stages.gate.config["input_size"])
     gate_in = (torch.rand(2, 3, size, size) * 255,)
     diff = export_module(stages.gate.extractor, gate_in, out / "gate.onnx", ["images"], ["features"], atol)
-    files["gate"] = {"file": "gate.onnx", "max_abs_diff": diff, "source": stages.gate.config["sha256"]}
+    files["gate"] = {"file": "gate.onnx", "max_abs_diff": diff, "source": sources["gate"]}
 
     refiner = stages.refiner
     crop = refiner.geometry.crop_size
     seg_in = (torch.rand(3, 4, crop, crop),)
     diff = export_module(refiner, seg_in, out / "segmenter.onnx", ["crops"], ["logits"], atol)
-    files["segmenter"] = {"file": "segmenter.onnx", "max_abs_diff": diff, "source": refiner.weights_config["sha256"]}
+    files["segmenter"] = {"file": "segmenter.onnx", "max_abs_diff": diff, "source": sources["segmenter"]}
 
     grader = stages.grader
     s = grader.size
     cls_in = (torch.randn(2, 3, s, s), torch.rand(2, 1, s, s))
     heads = [h.name for h in grader.heads]
     diff = export_module(grader.model, cls_in, out / "classifier.onnx", ["image", "mask"], heads, atol)
-    files["classifier"] = {"file": "classifier.onnx", "max_abs_diff": diff, "source": grader.config["sha256"]}
+    files["classifier"] = {"file": "classifier.onnx", "max_abs_diff": diff, "source": sources["classifier"]}
 
     detector = stages.detector
     exported = Path(detector.model.export(format="onnx", imgsz=detector.imgsz, dynamic=True, simplify=True,
                                           opset=OPSET, device="cpu", verbose=False))
     shutil.move(str(exported), out / "detector.onnx")
     files["detector"] = {"file": "detector.onnx", "imgsz": detector.imgsz, "classes": detector.classes,
-                         "source": detector.config["sha256"], "checked": "boxes compared in tests/test_onnx.py"}
+                         "source": sources["detector"], "checked": "boxes compared in tests/test_onnx.py"}
     for info in files.values():
         info["sha256"] = sha256_file(out / info["file"])
     for name in ("gate", "detector", "segmenter", "classifier"):  # the configs travel with the exports
@@ -174,8 +175,7 @@ def matching_export(stages, folder: Path) -> dict | None:
     if not manifest_path.is_file():
         return None
     manifest = json.loads(manifest_path.read_text())
-    current = {"gate": stages.gate.config["sha256"], "detector": stages.detector.config["sha256"],
-               "segmenter": stages.refiner.weights_config["sha256"], "classifier": stages.grader.config["sha256"]}
+    current = stages.sha256s()
     files = manifest.get("files", {})
     if any(files.get(k, {}).get("source") != v for k, v in current.items()):
         return None

@@ -49,8 +49,10 @@ class Collected:
 # ----------------------------------------------------------------------------- preflight
 def native_classes(grader_config: dict) -> list[str]:
     """The classes of the classifier's first native-scale head (the one ``native_stage`` reports)."""
-    heads = [h for h in grader_config["heads"] if str(h.get("target", "")).startswith("native:")]
-    return list(heads[0]["classes"]) if heads else []
+    from fusion.heads import HeadSpec
+
+    heads = [h for h in map(HeadSpec.from_dict, grader_config["heads"]) if h.kind == "native"]
+    return list(heads[0].classes) if heads else []
 
 
 def preflight(folder: DatasetFolder, samples: list[Sample], stages: Any) -> None:
@@ -77,22 +79,31 @@ def preflight(folder: DatasetFolder, samples: list[Sample], stages: Any) -> None
 
 
 # ----------------------------------------------------------------------------- truths
-def derived_indicator_truth(folder: DatasetFolder, samples: list[Sample], grader_config: dict) -> tuple[np.ndarray, dict | None]:
-    """N x 6 indicator grades: the data's own, or grades derived from outlined area (named so)."""
+def fit_derived_grades(folder: DatasetFolder, grader_config: dict) -> tuple[Any, dict | None]:
+    """The derived 0-3 grades of ``folder`` (None when it has real grades) and their description.
+
+    Fit once per evaluation: it measures every outlined area of the folder.
+    """
     from fusion.data import DerivedGrades, needs_derived_grades
 
-    truth = np.array([[UNKNOWN if s.indicators[n] is None else s.indicators[n] for n in INDICATORS] for s in samples])
     if not needs_derived_grades(folder):
-        return truth, None
+        return None, None
     stored = (grader_config.get("derived_grades") or {}).get(folder.name)
     cuts = {k: tuple(v) for k, v in stored["cuts"].items()} if stored else None
     derived = DerivedGrades.fit(folder, cuts=cuts)
-    for i, sample in enumerate(samples):
-        for kind, grade in derived.grades.get(sample.image, {}).items():
-            truth[i, INDICATORS.index(kind)] = grade
     source = "cuts stored with the classifier" if stored else "cuts fit on this dataset's train split"
-    return truth, {"kinds": list(derived.cuts), "cuts": {k: list(v) for k, v in derived.cuts.items()}, "source": source,
-                   "note": "derived labels: image-level grades from the outlined affected-area fraction, not graded by people"}
+    return derived, {"kinds": list(derived.cuts), "cuts": {k: list(v) for k, v in derived.cuts.items()}, "source": source,
+                     "note": "derived labels: image-level grades from the outlined affected-area fraction, not graded by people"}
+
+
+def indicator_truth(samples: list[Sample], derived: Any) -> np.ndarray:
+    """N x 6 indicator grades: the data's own, overwritten by derived grades where there are some."""
+    truth = np.array([[UNKNOWN if s.indicators[n] is None else s.indicators[n] for n in INDICATORS] for s in samples])
+    if derived is not None:
+        for i, sample in enumerate(samples):
+            for kind, grade in derived.grades.get(sample.image, {}).items():
+                truth[i, INDICATORS.index(kind)] = grade
+    return truth
 
 
 def majority(values: np.ndarray) -> int | None:
@@ -164,7 +175,8 @@ def score_grades(collected: Collected, folder: DatasetFolder, grader_config: dic
             plot_confusion_matrix(np.array(scores["confusion_matrix"]), native, "native stage", plots / "confusion_stage.png")
 
     # The six 0-3 indicators.
-    truth, derived = derived_indicator_truth(folder, samples, grader_config)
+    derived_grades, derived = fit_derived_grades(folder, grader_config)
+    truth = indicator_truth(samples, derived_grades)
     if (truth >= 0).any():
         pred = np.array([[int(a.indicators[n].grade) if n in a.indicators else MISSING for n in INDICATORS] for a in analyses])
         filled = np.where(pred == MISSING, (np.maximum(truth, 0) + 1) % 4, pred)
@@ -181,7 +193,7 @@ def score_grades(collected: Collected, folder: DatasetFolder, grader_config: dic
                 plot_confusion_matrix(np.array(scores["confusion_matrix"]), ["0", "1", "2", "3"], f"{name} (0-3)",
                                       plots / f"confusion_{name}.png")
         ci["indicators.overall_macro_f1"] = list(bootstrap_ci(overall_macro_f1, truth, filled, n_resamples=n_boot, seed=seed))
-        train_truth, _ = (derived_indicator_truth(folder, train_samples, grader_config) if train_samples else (truth, None))
+        train_truth = indicator_truth(train_samples, derived_grades) if train_samples else truth
         tops = [majority(train_truth[:, j]) if (train_truth[:, j] >= 0).any() else majority(truth[:, j]) for j in range(len(INDICATORS))]
         maj = np.array([[t if t is not None else 0 for t in tops]] * len(truth))
         only = np.array([[r["indicators"].get(n, {"grade": 0})["grade"] for n in INDICATORS] for r in collected.image_only])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -32,3 +33,18 @@ def scalp_mini() -> Path:
 @pytest.fixture(scope="session")
 def hair_loss_mini() -> Path:
     return FIXTURES / "hair-loss-mini"
+
+
+@pytest.fixture(scope="session")
+def pipeline():
+    """The bundled weights/ loaded once for the whole run (tests only read from it)."""
+    from pipeline import Pipeline
+
+    return Pipeline(hair=False)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a test server on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

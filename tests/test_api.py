@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import base64
 import io
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,18 +11,12 @@ from pathlib import Path
 import pytest
 
 fastapi = pytest.importorskip("fastapi")
+from conftest import free_port
 from fastapi.testclient import TestClient
 
 from demo.api import create_app
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    from pipeline import Pipeline
-
-    return Pipeline(hair=False)
 
 
 @pytest.fixture(scope="module")
@@ -85,18 +78,12 @@ def test_missing_image_field_is_a_422(client):
     assert client.post("/analyze").status_code == 422
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_fifty_concurrent_clients_all_get_answers(pipeline):
     """A real uvicorn server: 50 clients at once, every one answered with its own picture's result."""
     import httpx
     import uvicorn
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(pipeline), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -3,23 +3,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import free_port
 
 from demo.app import DemoBackend, indicator_chart
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 CHROMIUM = os.environ.get("SCALPSCOPE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    from pipeline import Pipeline
-
-    return Pipeline(hair=False)
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +58,6 @@ def test_head_photo_shows_the_hair_loss_grade_and_no_indicator_chart(pipeline, b
     assert "head" in status and "hair loss" in advice.lower()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _screenshot_dir(tmp_path: Path) -> Path:
     """Screenshots go to tmp; SCALPSCOPE_DOCS_SCREENSHOTS=1 writes them into docs/ (how docs/ got them)."""
     if os.environ.get("SCALPSCOPE_DOCS_SCREENSHOTS") == "1":
@@ -93,7 +80,7 @@ def test_page_in_a_browser_upload_to_grades(pipeline, tmp_path):
     shots = _screenshot_dir(tmp_path)
     not_image = tmp_path / "holiday.jpg"
     not_image.write_text("this is a text file with a .jpg name")
-    port = _free_port()
+    port = free_port()
     app = build_demo(pipeline)
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                allowed_paths=[str(SAMPLES)])

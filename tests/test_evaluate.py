@@ -18,13 +18,6 @@ from evaluation.run import EvaluationError, evaluate
 
 
 @pytest.fixture(scope="module")
-def pipeline():
-    from pipeline import Pipeline
-
-    return Pipeline(hair=False)
-
-
-@pytest.fixture(scope="module")
 def scalp_eval(pipeline, scalp_mini, tmp_path_factory):
     root = tmp_path_factory.mktemp("eval_scalp")
     folder = import_dataset(scalp_mini, root / "ds")

@@ -28,13 +28,6 @@ HEADS = sorted(SAMPLES.glob("head_*.jpg"))
 NOT_SCALP = sorted(SAMPLES.glob("not_scalp_*.jpg"))
 
 
-@pytest.fixture(scope="module")
-def pipeline():
-    from pipeline import Pipeline
-
-    return Pipeline(hair=False)
-
-
 def test_bundled_samples_are_there():
     assert len(CLOSEUPS) >= 4 and len(HEADS) >= 4 and len(NOT_SCALP) >= 2
 

@@ -10,7 +10,7 @@ Names are imported lazily so ``pipeline.py --help`` does not pay for torch.
 """
 from __future__ import annotations
 
-import importlib
+from core.lazy import lazy_exports
 
 _EXPORTS = {
     "MaskRefiner": "segmentation.model",
@@ -24,11 +24,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'segmentation' has no attribute {name!r}")
-
-
-__all__ = ["CropGeometry", "MaskRefiner", "TrainOptions", "evaluate_end_to_end", "evaluate_segmenter",
-           "threshold_mask", "train_segmenter", "weak_mask"]
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

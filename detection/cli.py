@@ -8,7 +8,8 @@ from detection.settings import TRAIN_DEFAULTS as DEFAULTS
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", default=DEFAULTS["model"], help="YOLO model yaml to train from (default %(default)s)")
+    parser.add_argument("--model", default=DEFAULTS["model"], help="YOLO model yaml to train from (default %(default)s); "
+                        "mobilenet_v2-yolo.yaml puts the neck on a frozen ImageNet MobileNetV2")
     parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"])
     parser.add_argument("--imgsz", type=int, default=DEFAULTS["imgsz"], help="training and inference size (default %(default)s)")
     parser.add_argument("--batch", type=int, default=DEFAULTS["batch"])

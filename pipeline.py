@@ -347,7 +347,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 #: Stage -> (dataset, extra datasets, options, files it writes).
 RECIPE = {
     "gate": ("scalp-data", ["hair-loss-levels"], [], ["gate.safetensors", "gate.json"]),
-    "detector": ("scalp-data", [], ["--epochs", "40", "--imgsz", "320", "--batch", "16"], ["detector.pt", "detector.json"]),
+    "detector": ("scalp-data", [], ["--model", "mobilenet_v2-yolo.yaml", "--epochs", "50", "--imgsz", "320", "--batch", "16"],
+                 ["detector.pt", "detector.json"]),
     "segmenter": ("scalp-data", [], ["--epochs", "25", "--patience", "5"], ["segmenter.safetensors", "segmenter.json"]),
     "classifier": ("scalp-data", ["hair-loss-levels"], ["--imgsz", "384", "--freeze-blocks", "3", "--epochs", "12"],
                    ["classifier.safetensors", "classifier.json"]),

@@ -48,7 +48,8 @@ def synth_folder(tmp_path_factory) -> DatasetFolder:
 
 @pytest.fixture(scope="session")
 def trained(synth_folder, tmp_path_factory) -> Path:
-    """Two epochs on 24 synthetic close-ups at 160 px: enough to exercise every code path."""
+    """Two epochs on 24 synthetic close-ups at 160 px with the default (pretrained MobileNetV2)
+    model: enough to exercise every code path."""
     import socket as sock
 
     from detection.train import train_detector
@@ -167,6 +168,7 @@ def test_pretrained_backbone_matches_imagenet_mobilenet_on_raw_pixels():
 
     path, backbone = resolve_model("mobilenet_v2-yolo.yaml")
     assert backbone == "mobilenet_v2" and Path(path).is_file()
+    assert resolve_model("yolo11n.yaml") == ("yolo11n.yaml", None)  # ultralytics' own yamls train from scratch
     model = DetectionModel(path, nc=3, verbose=False).eval()
     load_pretrained_backbone(model, backbone)
     reference = create_backbone("mobilenet_v2").eval()
@@ -183,17 +185,18 @@ def test_pretrained_backbone_matches_imagenet_mobilenet_on_raw_pixels():
         load_pretrained_backbone(model, backbone)
 
 
-def test_training_on_pretrained_backbone_keeps_it_frozen_and_saves_a_plain_checkpoint(synth_folder, tmp_path, no_network):
+def test_default_training_keeps_the_pretrained_backbone_frozen_and_saves_a_plain_checkpoint(trained, no_network):
+    """The ``trained`` fixture used the default model, the MobileNetV2 one."""
+    import json
+
     import torch
 
     from core.backbones import create_backbone
     from detection.model import Detector
-    from detection.train import train_detector
 
-    config = train_detector(synth_folder, tmp_path, model="mobilenet_v2-yolo.yaml", epochs=1, imgsz=128, batch=8,
-                            workers=0, cache=False, plots=False)
+    config = json.loads((trained / "detector.json").read_text())
     assert config["backbone"]["name"] == "mobilenet_v2" and config["backbone"]["frozen"]
-    detector = Detector.load(tmp_path / "detector.pt")  # plain YOLO(path): no code from detection.backbones
+    detector = Detector.load(trained / "detector.pt")  # plain YOLO(path): no code from detection.backbones
     saved = detector.model.model.model[0].m
     imagenet = create_backbone("mobilenet_v2")
     # frozen: still the ImageNet weights, up to the half precision ultralytics saves in

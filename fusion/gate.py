@@ -51,7 +51,7 @@ class GateResult:
 
 class FeatureExtractor(nn.Module):
     """Multi-scale descriptor: every backbone stage average-pooled and L2-normalized, then
-    concatenated and normalized again, on letterboxed 0-255 input.
+    concatenated and normalized again, on square 0-255 input (see :func:`center_square`).
 
     Early stages describe texture (skin, hair shafts, flakes) and late ones content; using all
     of them keeps bald or unusual scalps close to the training pictures while photos of other
@@ -71,9 +71,22 @@ class FeatureExtractor(nn.Module):
         return nn.functional.normalize(torch.cat(pooled, dim=1), dim=1)
 
 
+def center_square(rgb: np.ndarray, size: int = GATE_INPUT) -> np.ndarray:
+    """The central square of a picture, resized to ``size``.
+
+    The gate looks at the middle of the picture, not at letterbox bars: the training pictures
+    are square, and black bars alone moved 4:3 crops of the bundled scalp samples past the
+    threshold (4 of 12 declined when letterboxed, see weights/MODEL_CARD.md).
+    """
+    height, width = rgb.shape[:2]
+    side = min(height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return letterbox(rgb[top : top + side, left : left + side], size)[0]
+
+
 def to_batch(rgbs: list[np.ndarray], size: int = GATE_INPUT) -> torch.Tensor:
-    boxed = [letterbox(rgb, size)[0] for rgb in rgbs]
-    return torch.from_numpy(np.stack(boxed)).permute(0, 3, 1, 2).float()
+    squares = [rgb if rgb.shape[:2] == (size, size) else center_square(rgb, size) for rgb in rgbs]
+    return torch.from_numpy(np.stack(squares)).permute(0, 3, 1, 2).float()
 
 
 class ScalpGate:
@@ -178,6 +191,7 @@ class ScalpGate:
             "backbone": backbone,
             "features": "every backbone stage average-pooled, each L2-normalized, concatenated, L2-normalized",
             "input_size": GATE_INPUT,
+            "crop": "central square of the picture, resized",
             "normalization": {"mean": list(get_spec(backbone).mean), "std": list(get_spec(backbone).std)},
             "k": k,
             "quantile": quantile,
@@ -194,8 +208,8 @@ def _pictures(folder: Any, split: str, size: int = GATE_INPUT) -> tuple[list[np.
     from core.images import load_image
 
     samples = folder.split(split)
-    # Letterboxed small once: the bank of ~2,000 pictures then fits in a few hundred MB.
-    return [letterbox(load_image(folder.image_path(s)).rgb, size)[0] for s in samples], samples
+    # Made small once: the bank of ~2,000 pictures then fits in a few hundred MB.
+    return [center_square(load_image(folder.image_path(s)).rgb, size) for s in samples], samples
 
 
 def score_gate(gate: ScalpGate, folders: list[Any], split: str = "val") -> dict[str, Any]:

@@ -60,6 +60,21 @@ def test_bundled_gate_rejects_every_non_scalp_picture():
     assert accepted == []
 
 
+def test_bundled_gate_accepts_non_square_photos_of_scalps():
+    """Phone photos are 4:3 or 3:4; the training pictures were square. Letterbox bars once made
+    the gate decline such crops of the bundled close-ups (closeup_04 and _05 among them)."""
+    from fusion.gate import center_square
+
+    gate = ScalpGate.load(BUNDLED)
+    crops = []
+    for name in ("closeup_04.jpg", "closeup_05.jpg", "head_03_level4.jpg"):
+        rgb = load_image(REPO / "samples" / name).rgb
+        crops += [rgb[80:560], rgb[:, 80:560]]  # landscape and portrait, no distortion
+    results = gate.predict(crops)
+    assert all(r.is_scalp for r in results), [round(r.distance, 3) for r in results]
+    assert center_square(crops[0]).shape == (224, 224, 3)
+
+
 def test_scores_are_ordered_by_distance():
     gate = ScalpGate.load(BUNDLED)
     closeup = load_image(REPO / "samples" / "closeup_03.jpg").rgb

@@ -35,7 +35,8 @@ sys.path.insert(0, str(REPO))
 
 
 def make_images(n: int, folder: Path, real_only: bool = False) -> list[Path]:
-    """N pictures: synthetic 640x480 close-ups and the real samples, cycled, as JPEG files.
+    """N pictures: synthetic 640x480 close-ups and the real samples, cycled, as JPEG files
+    (the samples cropped to 640x480, never stretched).
 
     The scalp check declines most synthetic close-ups (they do not look like the real training
     pictures), so they only pay for the check; ``real_only`` uses the bundled samples alone,
@@ -54,12 +55,21 @@ def make_images(n: int, folder: Path, real_only: bool = False) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for i in range(n):
-        rgb = cv2.imread(str(sources[i % len(sources)]))
-        rgb = cv2.resize(rgb, (640, 480), interpolation=cv2.INTER_AREA)
+        rgb = cover_crop(cv2.imread(str(sources[i % len(sources)])), 640, 480)
         path = out / f"{i:05d}.jpg"
         cv2.imwrite(str(path), rgb, [cv2.IMWRITE_JPEG_QUALITY, 90])
         paths.append(path)
     return paths
+
+
+def cover_crop(bgr, width: int, height: int):
+    """Scale to cover ``width`` x ``height`` and cut the middle out: a camera's framing, no distortion."""
+    import cv2
+
+    scale = max(width / bgr.shape[1], height / bgr.shape[0])
+    resized = cv2.resize(bgr, (round(bgr.shape[1] * scale), round(bgr.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    top, left = (resized.shape[0] - height) // 2, (resized.shape[1] - width) // 2
+    return resized[top : top + height, left : left + width]
 
 
 def peak_rss_mb() -> float:
@@ -163,7 +173,7 @@ def flops_per_image(weights: Path, paths: list[Path]) -> dict:
     det_model = stages.detector.model.model
     imgsz = stages.detector.imgsz
     detect = count(lambda: det_model(torch.rand(1, 3, imgsz, imgsz)))
-    sample = [load_image(p).rgb for p in paths[:40]]
+    sample = [load_image(p).rgb for p in paths[:: max(1, len(paths) // 40)]]
     gates = stages.gate.predict(sample)
     closeups = [rgb for rgb, g in zip(sample, gates) if g.is_scalp and g.view == "closeup"]
     share = len(closeups) / max(len(sample), 1)

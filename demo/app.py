@@ -71,7 +71,8 @@ def status_text(analysis: Analysis) -> str:
             f"head, so nothing was graded (scalp score {analysis.scalp_score:.2f}). Try a sharper, well-lit photo of the scalp."
         )
     view = "trichoscope close-up" if analysis.view == "closeup" else "photo of the head"
-    text = f"**Seen as:** {view} ({(analysis.view_confidence or 0):.0%} sure) · {len(analysis.regions)} areas marked"
+    count = len(analysis.regions)
+    text = f"**Seen as:** {view} ({(analysis.view_confidence or 0):.0%} sure) · {count} area{'' if count == 1 else 's'} marked"
     return "\n\n".join([text, *(f"_{html.escape(note[0].upper() + note[1:])}._" for note in analysis.notes)])
 
 

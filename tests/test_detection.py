@@ -201,6 +201,13 @@ def test_default_training_keeps_the_pretrained_backbone_frozen_and_saves_a_plain
     imagenet = create_backbone("mobilenet_v2")
     # frozen: still the ImageNet weights, up to the half precision ultralytics saves in
     assert torch.equal(saved[5].conv[0][0].weight.float(), imagenet[5].conv[0][0].weight.half().float())
+    # and so are the BatchNorm statistics (training mode would have moved them)
+    norms = [m for m in saved.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    reference = [m for m in imagenet[: len(saved)].modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert len(norms) == len(reference) > 40
+    for ours, theirs in zip(norms, reference):
+        assert torch.equal(ours.running_mean.float(), theirs.running_mean.half().float())
+        assert torch.equal(ours.running_var.float(), theirs.running_var.half().float())
     rgb = np.full((90, 120, 3), 128, np.uint8)
     assert len(detector.predict([rgb])) == 1
     assert no_network == []

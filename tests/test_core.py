@@ -160,6 +160,14 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     assert [p.name for p in (tmp_path / "a").iterdir()] == ["x.json"]
 
 
+def test_atomic_write_gives_files_the_usual_permissions(tmp_path):
+    """Outputs are shared (reports, overlays): they get the mode open() gives, not mkstemp's 0600."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic_write_json(tmp_path / "atomic.json", {"k": 1})
+    assert (tmp_path / "atomic.json").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
 # ----------------------------------------------------------------------------- the Analysis record
 def _analysis(is_scalp: bool = True):
     from core.analysis import Analysis, GradeResult, RegionResult, mask_to_rle

@@ -250,3 +250,32 @@ def test_ray_executor_gives_the_local_results(pipeline, tmp_path):
         b = json.loads(item.json_path(tmp_path / "ray").read_text())
         assert (a["is_scalp"], a["view"], a["hair_loss"] and a["hair_loss"]["grade"]) == \
                (b["is_scalp"], b["view"], b["hair_loss"] and b["hair_loss"]["grade"])
+
+
+def test_train_all_recipe_parses_and_resumes_finished_stages(tmp_path, capsys):
+    """Every recipe line is a valid ``train <stage>`` command, and stages whose run folder is
+    complete are not retrained: their files are copied into the weights folder."""
+    import pipeline as cli
+
+    for stage, (dataset, also, options, files) in cli.RECIPE.items():
+        argv = ["train", stage, str(tmp_path / dataset), "--out", str(tmp_path / stage), *options]
+        for extra in also:
+            argv += ["--also", str(tmp_path / extra)]
+        parsed = cli.build_parser().parse_args(argv)
+        assert callable(parsed.handler), stage
+    data, out = tmp_path / "shared", tmp_path / "weights"
+    for name in cli.SOURCES:
+        (data / name).mkdir(parents=True)
+        imported = out / "runs" / "data" / name
+        imported.mkdir(parents=True)
+        (imported / "dataset.json").write_text("{}")
+    for stage, (_, _, _, files) in cli.RECIPE.items():
+        for name in files:
+            (out / "runs" / stage).mkdir(parents=True, exist_ok=True)
+            (out / "runs" / stage / name).write_text(f"{stage}:{name}")
+    assert cli.main(["train", "all", "--data", str(data), "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert said.count("already trained") == len(cli.RECIPE)
+    for stage, (_, _, _, files) in cli.RECIPE.items():
+        for name in files:
+            assert (out / name).read_text() == f"{stage}:{name}"

@@ -71,13 +71,18 @@ def compare(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], path: Pat
 
 
 def create_session(path: Path, threads: int | None = None):
-    """An ONNX Runtime CPU session using every core (or ``threads``) with full graph optimization."""
+    """An ONNX Runtime CPU session using every core (or ``threads``) with full graph optimization.
+
+    The CPU memory arena is off: on 56 pictures `analyze` peaked at 1.48 GB instead of 1.68 GB
+    for 4 % fewer images per second (two runs each, this 2-core machine).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or int(os.environ.get("SCALPSCOPE_THREADS", "0")) or (os.cpu_count() or 1)
     options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = False
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 

@@ -15,15 +15,10 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import fusion.gate as gate_module
 from core.images import letterbox, load_image
 from datasets.folder import DatasetFolder
-
-
-def letterboxed_batch(rgbs: list[np.ndarray], size: int = gate_module.GATE_INPUT) -> torch.Tensor:
-    return torch.from_numpy(np.stack([letterbox(rgb, size)[0] for rgb in rgbs])).permute(0, 3, 1, 2).float()
 
 
 def four_by_three(rgb: np.ndarray) -> np.ndarray:
@@ -31,13 +26,8 @@ def four_by_three(rgb: np.ndarray) -> np.ndarray:
     return rgb[trim : rgb.shape[0] - trim]
 
 
-def declined_share(gate: gate_module.ScalpGate, rgbs: list[np.ndarray], batch) -> float:
-    original = gate_module.to_batch
-    gate_module.to_batch = batch
-    try:
-        return float(np.mean([not r.is_scalp for r in gate.predict(rgbs)]))
-    finally:
-        gate_module.to_batch = original
+def declined_share(gate: gate_module.ScalpGate, rgbs: list[np.ndarray]) -> float:
+    return float(np.mean([not r.is_scalp for r in gate.predict(rgbs)]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
         samples = folder.split(args.split)
         rgbs = [load_image(folder.image_path(s)).rgb for s in samples]
         crops = [four_by_three(rgb) for rgb in rgbs]
-        whole = declined_share(gate, rgbs, gate_module.to_batch)
-        boxed = declined_share(gate, crops, letterboxed_batch)
-        square = declined_share(gate, crops, gate_module.to_batch)
+        whole = declined_share(gate, rgbs)
+        # a picture already letterboxed to the gate's size is square, so the gate takes it as it is
+        boxed = declined_share(gate, [letterbox(crop, gate_module.GATE_INPUT)[0] for crop in crops])
+        square = declined_share(gate, crops)
         graded = [i for i, s in enumerate(samples) if s.hair_loss]
         accuracy = [grade_accuracy(pipeline, [pictures[i] for i in graded], [samples[i].hair_loss for i in graded])
                     if graded else "-" for pictures in (rgbs, crops)]

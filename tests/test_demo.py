@@ -30,7 +30,7 @@ def test_closeup_shows_overlay_grades_chart_and_advice(backend):
 
 
 def test_non_scalp_photo_is_declined_with_an_explanation(backend):
-    overlay, label, chart, advice, status = backend.run(str(SAMPLES / "not_scalp_cat.jpg"), None, None, None, False)
+    _overlay, label, chart, advice, status = backend.run(str(SAMPLES / "not_scalp_cat.jpg"), None, None, None, False)
     assert label is None and advice == "" and "scalp-row" not in chart
     assert "does not look like a scalp photo" in status
 

@@ -178,6 +178,26 @@ def test_augment_moves_image_and_mask_together():
         assert (bright & (out_mask > 127)).sum() > 0.8 * bright.sum()
 
 
+def test_augment_reframes_square_pictures_as_letterboxed_photos():
+    """Square exports are shown as a 4:3 or 3:4 phone photo looks after letterboxing: black bars."""
+    rgb = np.full((64, 64, 3), 200, np.uint8)
+    rgb[20:30, 20:30] = 255
+    mask = (rgb[..., 0] == 255).astype(np.uint8) * 255
+    still = Augment(hflip=0, vflip_closeup=0, brightness=0, contrast=0, saturation=0, hue=0, rotation=0,
+                    scale=(1.0, 1.0), reframe=1.0)
+    rng = np.random.default_rng(0)
+    bar_sides = set()
+    for _ in range(20):
+        out_rgb, out_mask = still(rgb, mask, rng, closeup=False)
+        assert out_rgb.shape == rgb.shape and out_mask.shape == mask.shape
+        dark_rows, dark_cols = (out_rgb.max(axis=(1, 2)) == 0), (out_rgb.max(axis=(0, 2)) == 0)
+        assert 0 < dark_rows.sum() + dark_cols.sum() <= 0.3 * 64 + 2  # bars, no more than the aspect allows
+        bar_sides.add("rows" if dark_rows.any() else "cols")
+        assert not (out_mask[dark_rows] > 0).any() and not (out_mask[:, dark_cols] > 0).any()
+        assert ((out_rgb[..., 0] > 230) & (out_mask > 127)).sum() > 0.5 * (out_mask > 127).sum()
+    assert bar_sides == {"rows", "cols"}
+
+
 # ----------------------------------------------------------------------------- calibration
 def test_temperature_scaling_cools_overconfident_logits():
     rng = np.random.default_rng(0)

@@ -1,6 +1,7 @@
 """Tests of ``datasets/synth``: the procedural scalp generator and the truth it writes."""
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def test_higher_grades_cover_more_area(dataset: DatasetFolder) -> None:
         for sample in dataset:
             by_grade[sample.indicators[kind]].append(sample.meta["grading_measures"][kind])
         present = [by_grade[g] for g in range(4) if by_grade[g]]
-        for lower, higher in zip(present, present[1:]):
+        for lower, higher in itertools.pairwise(present):
             assert max(lower) < min(higher), kind
 
 

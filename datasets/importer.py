@@ -39,8 +39,9 @@ READERS: dict[str, Callable[[Path], list[RawSample]]] = {
     "folders": folders.read,
 }
 FORMATS = tuple(READERS)
-# Roboflow hair-loss sets name images "<subject>-<view>_jpg.rf.<hash>.jpg".
-_HEAD_SUBJECT = re.compile(r"^(\d+)-(front|left|right|back|top-down|top)", re.IGNORECASE)
+# Roboflow hair-loss sets name images "<subject>-<view>_jpg.rf.<hash>.jpg", numbering the people
+# afresh in every class: "24-Back" under LEVEL_2 and "24-Back" under LEVEL_5 are two people.
+_HEAD_SUBJECT = re.compile(r"^(\d+)-?(front|left|right|back|top-down|top)", re.IGNORECASE)  # a few lack the dash
 
 
 def detect_format(src: Path) -> str:
@@ -113,11 +114,12 @@ def relabel_sample(raw: RawSample, relabel: RelabelMap, image: str, dataset_name
     meta = dict(raw.meta)
     if view:
         meta["view"] = view
+    native = sorted({a.class_name for a in raw.annotations} | set(raw.image_classes))
     head = _HEAD_SUBJECT.match(raw.path.stem)
     if head and "subject" not in meta:
-        meta["subject"] = f"{dataset_name}:{head.group(1)}"
+        within = f"{raw.image_classes[0]}:" if len(raw.image_classes) == 1 else ""
+        meta["subject"] = f"{dataset_name}:{within}{head.group(1)}"
         meta["head_view"] = head.group(2).lower()
-    native = sorted({a.class_name for a in raw.annotations} | set(raw.image_classes))
     source = {
         "dataset": dataset_name,
         "file": str(raw.path.relative_to(src)) if raw.path.is_relative_to(src) else str(raw.path),

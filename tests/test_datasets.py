@@ -159,7 +159,8 @@ def test_classification_reader_keeps_native_level_beside_grade(hair_loss_mini, t
     levels = {s.source["class"]: s.hair_loss for s in folder}
     assert levels == {"LEVEL_2": "low", "LEVEL_3": "low", "LEVEL_4": "mid", "LEVEL_5": "mid", "LEVEL_6": "high", "LEVEL_7": "high"}
     assert all(s.view == "head" and s.split == "val" for s in folder)
-    assert {s.meta["subject"] for s in folder} >= {"hair-loss-mini:30", "hair-loss-mini:4"}
+    # People are numbered per class: the subject is the number within its level.
+    assert all(s.meta["subject"] == f"hair-loss-mini:{s.source['class']}:{s.source['group'].split('-')[0]}" for s in folder)
     info = json.loads((tmp_path / "ds" / "dataset.json").read_text())
     assert info["native_scale"] == [f"LEVEL_{i}" for i in range(2, 8)]
 
@@ -168,6 +169,12 @@ def test_classification_reader_on_the_full_real_export(shared_data, tmp_path):
     folder = import_dataset(shared_data / "hair-loss-levels", tmp_path / "ds")
     train = Counter(s.source["class"] for s in folder.split("train"))
     assert train == {"LEVEL_2": 254, "LEVEL_3": 214, "LEVEL_4": 244, "LEVEL_5": 205, "LEVEL_6": 207, "LEVEL_7": 170}
+    # The export's valid split holds new views of people seen in train (its MANIFEST says so):
+    # with people keyed per level, every valid subject is also a train subject, no photo is.
+    subjects = {split: {s.group for s in folder.split(split)} for split in ("train", "val")}
+    assert len(subjects["val"]) == 88 and subjects["val"] <= subjects["train"]
+    photos = {split: {(s.source["class"], s.source["group"]) for s in folder.split(split)} for split in ("train", "val")}
+    assert not photos["val"] & photos["train"]
     assert len(folder.split("valid")) == 133
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    from fusion.gate import DEFAULT_QUANTILE  # the classifier's arguments import torch too
+
     parser.add_argument("--also", type=Path, nargs="*", default=[], metavar="DATASET",
                         help="more dataset folders (the gate should see every view it will meet)")
-    parser.add_argument("--quantile", type=float, default=0.995,
-                        help="share of held-out training pictures the threshold keeps (default %(default)s)")
+    parser.add_argument("--quantile", type=float, default=DEFAULT_QUANTILE,
+                        help="share of training pictures (cross-fitted) the threshold keeps (default %(default)s)")
 
 
 def train(args: argparse.Namespace) -> int:

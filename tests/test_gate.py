@@ -42,6 +42,20 @@ def test_fitted_gate_saves_scores_and_reloads_identically(fitted):
     assert [r.distance for r in gate.predict(pictures)] == pytest.approx([r.distance for r in again], abs=1e-5)
 
 
+def test_threshold_is_cross_fitted_so_copies_in_one_group_do_not_shrink_it():
+    """Five copies of each picture, one group each: measured against its own group, every
+    distance would be 0 and so would the threshold. Cross-fitted, no picture sees its copies."""
+    rng = np.random.default_rng(0)
+    originals = [rng.integers(0, 256, (96, 96, 3), dtype=np.uint8) for _ in range(6)]
+    images = [picture for picture in originals for _ in range(5)]
+    groups = [f"photo{i}" for i in range(6) for _ in range(5)]
+    views = ["closeup" if i % 2 else "head" for i in range(6) for _ in range(5)]
+    gate = ScalpGate.fit(images, views, groups, k=1, quantile=0.5)
+    assert gate.bank.shape[0] == len(images)  # every training picture is in the bank
+    assert gate.threshold > 0.02  # noise pictures lie close together, but not as close as copies (< 1e-3)
+    assert all(r.is_scalp and r.distance < 1e-3 for r in gate.predict(originals))
+
+
 def test_bundled_gate_accepts_held_out_scalps_and_tells_their_view(scalp_mini, hair_loss_mini, tmp_path):
     """The fixtures' pictures come from the exports' valid splits, which the bundled gate never saw."""
     gate = ScalpGate.load(BUNDLED)

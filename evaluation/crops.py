@@ -4,8 +4,9 @@ The training pictures of both Roboflow exports are square; phone photos are 4:3.
 every valid picture to 4:3 (the middle three quarters of its height, no distortion) and
 counts how many the scalp check declines when it sees them letterboxed (black bars, how it
 first worked) and as their central square (how it works now); where the pictures carry a
-Low/Mid/High grade, it also scores the whole pipeline's grade on the whole picture and on
-the crop.
+Low/Mid/High grade, it also scores the whole pipeline's grade on the whole picture, on the
+crop, and on the whole picture squeezed to 4:3 (all of the head kept, only the shape changed),
+which tells lost content from the new shape.
 
     python -m evaluation.crops runs/data/scalp-data runs/data/hair-loss-levels
 """
@@ -26,6 +27,14 @@ def four_by_three(rgb: np.ndarray) -> np.ndarray:
     return rgb[trim : rgb.shape[0] - trim]
 
 
+def squeezed(rgb: np.ndarray) -> np.ndarray:
+    """The whole picture at 4:3: what the photo may have looked like before the export squared it."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    return cv2.resize(rgb, (width, round(height * 3 / 4)), interpolation=cv2.INTER_AREA)
+
+
 def declined_share(gate: gate_module.ScalpGate, rgbs: list[np.ndarray]) -> float:
     return float(np.mean([not r.is_scalp for r in gate.predict(rgbs)]))
 
@@ -41,8 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     pipeline = Pipeline(args.weights, hair=False)
     gate = pipeline.stages.gate
     print("| data (pictures) | declined, whole picture | 4:3 crop, letterboxed | 4:3 crop, central square "
-          "| Low/Mid/High accuracy, whole picture | same, 4:3 crop |")
-    print("|---|---|---|---|---|---|")
+          "| Low/Mid/High accuracy, whole picture | same, 4:3 crop | same, squeezed to 4:3 |")
+    print("|---|---|---|---|---|---|---|")
     for path in args.datasets:
         folder = DatasetFolder.load(path)
         samples = folder.split(args.split)
@@ -54,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         square = declined_share(gate, crops)
         graded = [i for i, s in enumerate(samples) if s.hair_loss]
         accuracy = [grade_accuracy(pipeline, [pictures[i] for i in graded], [samples[i].hair_loss for i in graded])
-                    if graded else "-" for pictures in (rgbs, crops)]
+                    if graded else "-" for pictures in (rgbs, crops, [squeezed(rgb) for rgb in rgbs])]
         print(f"| {folder.name} `{args.split}` ({len(rgbs)}) | {whole:.3f} | {boxed:.3f} | {square:.3f} "
-              f"| {accuracy[0]} | {accuracy[1]} |")
+              f"| {accuracy[0]} | {accuracy[1]} | {accuracy[2]} |")
     return 0
 
 

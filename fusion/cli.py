@@ -44,6 +44,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-derived-grades", action="store_true",
                         help="do not derive 0-3 grades from lesion area for sets that outline but do not grade")
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--reframe", type=float, default=defaults.reframe,
+                        help="share of square pictures shown as letterboxed 4:3 / 3:4 photos (augmentation)")
     parser.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -57,6 +59,7 @@ def settings_from_args(args: argparse.Namespace):
         weight_decay=args.weight_decay, patience=args.patience, loss=args.loss, gamma=args.gamma, alpha=args.alpha,
         dropout=args.dropout, freeze_blocks=args.freeze_blocks, use_masks=not args.no_masks,
         mask_dropout=args.mask_dropout, derive_grades=not args.no_derived_grades, augment=not args.no_augment,
+        reframe=args.reframe,
         device=args.device, seed=args.seed, max_batches=args.max_batches,
     )
 

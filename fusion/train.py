@@ -72,6 +72,7 @@ class TrainSettings:
     mask_dropout: float = 0.2
     derive_grades: bool = True
     augment: bool = True
+    reframe: float = 0.0  # share of pictures shown as letterboxed 4:3 / 3:4 photos (see Augment)
     device: str = "cpu"
     seed: int = 0
     max_batches: int | None = None  # cap per epoch, for smoke tests
@@ -158,7 +159,7 @@ def train_classifier(
     val_cache = LetterboxCache(val_examples, settings.imgsz, desc="cache val")
     cache_seconds = time.time() - started
     mean, std = model.mean, model.std
-    augment = Augment() if settings.augment else None
+    augment = Augment(reframe=settings.reframe) if settings.augment else None
     train_set = FusionDataset(train_examples, train_cache, heads, mean, std, augment, settings.mask_dropout,
                               settings.use_masks, settings.seed)
     val_set = FusionDataset(val_examples, val_cache, heads, mean, std, None, 0.0, settings.use_masks)

@@ -114,12 +114,12 @@ def relabel_sample(raw: RawSample, relabel: RelabelMap, image: str, dataset_name
     meta = dict(raw.meta)
     if view:
         meta["view"] = view
-    native = sorted({a.class_name for a in raw.annotations} | set(raw.image_classes))
     head = _HEAD_SUBJECT.match(raw.path.stem)
     if head and "subject" not in meta:
         within = f"{raw.image_classes[0]}:" if len(raw.image_classes) == 1 else ""
         meta["subject"] = f"{dataset_name}:{within}{head.group(1)}"
         meta["head_view"] = head.group(2).lower()
+    native = sorted({a.class_name for a in raw.annotations} | set(raw.image_classes))
     source = {
         "dataset": dataset_name,
         "file": str(raw.path.relative_to(src)) if raw.path.is_relative_to(src) else str(raw.path),

@@ -173,6 +173,8 @@ class ScalpGate:
         probe = cls(extractor, torch.zeros(1, 1), 1.0, torch.zeros(len(VIEWS), 1), torch.zeros(len(VIEWS)),
                     {"k": k}, device)
         features = probe.features(train_images)
+        if len(set(groups)) < 2:
+            raise ValueError("the scalp check needs pictures of at least two subjects or source photos to set its threshold")
         unique = np.random.default_rng(seed).permutation(sorted(set(groups)))
         fold_of = {group: i % folds for i, group in enumerate(unique.tolist())}
         fold = torch.tensor([fold_of[g] for g in groups])

@@ -54,6 +54,8 @@ def test_threshold_is_cross_fitted_so_copies_in_one_group_do_not_shrink_it():
     assert gate.bank.shape[0] == len(images)  # every training picture is in the bank
     assert gate.threshold > 0.02  # noise pictures lie close together, but not as close as copies (< 1e-3)
     assert all(r.is_scalp and r.distance < 1e-3 for r in gate.predict(originals))
+    with pytest.raises(ValueError, match="at least two subjects"):
+        ScalpGate.fit(images[:5], views[:5], groups[:5])  # one photo's copies: nothing to cross-fit against
 
 
 def test_bundled_gate_accepts_held_out_scalps_and_tells_their_view(scalp_mini, hair_loss_mini, tmp_path):

@@ -169,22 +169,20 @@ class ScalpGate:
         """
         from sklearn.linear_model import LogisticRegression
 
+        if len(set(groups)) < 2:
+            raise ValueError("the scalp check needs pictures of at least two subjects or source photos to set its threshold")
         extractor = FeatureExtractor(backbone).to(device).eval()
         probe = cls(extractor, torch.zeros(1, 1), 1.0, torch.zeros(len(VIEWS), 1), torch.zeros(len(VIEWS)),
                     {"k": k}, device)
         features = probe.features(train_images)
-        if len(set(groups)) < 2:
-            raise ValueError("the scalp check needs pictures of at least two subjects or source photos to set its threshold")
         unique = np.random.default_rng(seed).permutation(sorted(set(groups)))
         fold_of = {group: i % folds for i, group in enumerate(unique.tolist())}
         fold = torch.tensor([fold_of[g] for g in groups])
-        probe.k = k
         calibration = torch.zeros(len(groups))
         for i in range(min(folds, len(unique))):
             probe.bank = features[fold != i]
             calibration[fold == i] = probe.knn_distance(features[fold == i])
         threshold = float(torch.quantile(calibration, quantile))
-        bank = features
         labels = np.array([VIEWS.index(v) for v in views])
         head = LogisticRegression(C=1.0, max_iter=2000).fit(features.cpu().numpy(), labels)
         if len(head.classes_) == 2:
@@ -203,10 +201,10 @@ class ScalpGate:
             "k": k,
             "quantile": quantile,
             "views": list(VIEWS),
-            "bank_size": int(bank.shape[0]),
+            "bank_size": int(features.shape[0]),  # the bank is every training picture
             "calibration": f"{quantile} quantile of {len(groups)} cross-fitted distances ({folds} folds by group)",
         }
-        return cls(extractor, bank, threshold, torch.tensor(weight, dtype=torch.float32),
+        return cls(extractor, features, threshold, torch.tensor(weight, dtype=torch.float32),
                    torch.tensor(bias, dtype=torch.float32), config, device)
 
 

@@ -60,7 +60,9 @@ def load_pretrained_backbone(detection_model: nn.Module, backbone: str) -> None:
         if isinstance(module, nn.BatchNorm2d):
             module.eps = 1e-5  # ultralytics' initialize_weights() set 1e-3; torchvision's weights expect 1e-5
     spec = get_spec(backbone)
-    layer.m[0] = nn.Sequential(normalization_conv(spec.mean, spec.std), *layer.m[0].children())
+    first = next(layer.m.parameters())  # on the training device (a GPU run has moved the model there)
+    norm = normalization_conv(spec.mean, spec.std).to(device=first.device, dtype=first.dtype)
+    layer.m[0] = nn.Sequential(norm, *layer.m[0].children())
 
 
 def _is_normalization(module: nn.Module) -> bool:

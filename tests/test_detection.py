@@ -184,6 +184,24 @@ def test_pretrained_backbone_matches_imagenet_mobilenet_on_raw_pixels():
         load_pretrained_backbone(model, backbone)
 
 
+def test_pretrained_backbone_normalization_follows_the_model_device_and_dtype():
+    """ultralytics moves the model to the GPU before the weights go in; the normalization layer
+    added then must land beside them (it was left on the CPU once, and a GPU run failed at its
+    first batch). Checked here through the dtype, which a CPU-only machine can change."""
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    import detection.offline  # noqa: F401
+    from detection.backbones import load_pretrained_backbone, resolve_model
+
+    path, backbone = resolve_model("mobilenet_v2-yolo.yaml")
+    model = DetectionModel(path, nc=3, verbose=False).eval().to(torch.float64)
+    load_pretrained_backbone(model, backbone)
+    assert {p.dtype for p in model.parameters()} == {torch.float64}
+    with torch.no_grad():
+        model(torch.rand(1, 3, 64, 64, dtype=torch.float64))  # a float32 layer would raise here
+
+
 def test_default_training_keeps_the_pretrained_backbone_frozen_and_saves_a_plain_checkpoint(trained, no_network):
     """The ``trained`` fixture used the default model, the MobileNetV2 one."""
     import json

@@ -6,9 +6,13 @@ already in its config folder, train, val, predict and plotting make no network a
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Fonts ultralytics' plotting asks for; matplotlib ships DejaVuSans, which stands in for both.
 FONT_NAMES = ("Arial.ttf", "Arial.Unicode.ttf")
@@ -45,6 +49,29 @@ def ensure_offline() -> None:
     _install_fonts(Path(USER_CONFIG_DIR))
     if SETTINGS.get("sync", True):
         SETTINGS.update(sync=False)  # no anonymous usage analytics
+
+
+
+def skip_amp_download() -> None:
+    """Before a GPU training run: ultralytics' mixed-precision self-test loads ``yolo26n.pt`` and
+    downloads it when missing. Nothing downloads here, so without that file the self-test is
+    skipped and AMP stays on, which is what ultralytics itself does when it is offline; with the
+    file in its weights folder, or on a CPU (no AMP), its own check runs unchanged."""
+    from ultralytics.engine import trainer
+
+    original = getattr(trainer.check_amp, "__wrapped__", trainer.check_amp)
+
+    def check_amp(model: Any) -> bool:
+        from ultralytics.utils import WEIGHTS_DIR
+
+        device = next(model.parameters()).device
+        if device.type in {"cpu", "mps"} or (Path(WEIGHTS_DIR) / "yolo26n.pt").is_file():
+            return original(model)
+        log.warning("AMP self-test skipped: it needs yolo26n.pt, which is never downloaded here; training with AMP")
+        return True
+
+    check_amp.__wrapped__ = original  # type: ignore[attr-defined]
+    trainer.check_amp = check_amp
 
 
 ensure_offline()

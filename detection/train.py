@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import detection.offline  # noqa: F401  (before ultralytics is imported)
 from core.backbones import get_spec
 from core.io import sha256_file
 from core.weights import WeightsError, provenance, write_config
@@ -21,6 +20,7 @@ from datasets.exporters import export_yolo
 from datasets.folder import DatasetFolder
 from detection.backbones import pretrained_callback, resolve_model
 from detection.model import Detector, table
+from detection.offline import skip_amp_download
 from detection.settings import AUGMENTATION, TRAIN_DEFAULTS
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ def train_detector(
         "amp": device != "cpu", "project": str(out.resolve()), "name": "train", "exist_ok": True,
         "plots": True, "verbose": False, **frozen, **AUGMENTATION, **overrides,
     }
+    skip_amp_download()  # a GPU run's AMP self-test would try to download a checkpoint
     started = time.time()
     yolo.train(**args)
     seconds = time.time() - started
@@ -102,7 +103,7 @@ def train_detector(
         "backbone": _backbone_note(backbone) if backbone else None,
         "normalization": {"input": "RGB 0-1 (ultralytics letterbox)", "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]},
         "training": {"dataset": folder.name, "dataset_path": str(folder.root), "split": "train", "n_images": len(folder.split("train")),
-                     "epochs": epochs, "batch": batch, "seed": seed, "device": device, "seconds": round(seconds),
+                     "epochs": epochs, "epochs_run": int(getattr(yolo.trainer, "epoch", epochs - 1)) + 1, "batch": batch, "seed": seed, "device": device, "seconds": round(seconds),
                      "augmentation": AUGMENTATION, "overrides": {k: v for k, v in overrides.items()}},
         "provenance": provenance(),
     }

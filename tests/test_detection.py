@@ -155,6 +155,24 @@ def test_init_checkpoint_must_match_its_sha256(trained):
         verify_checkpoint(trained / "missing.pt", "0" * 64)
 
 
+def test_gpu_amp_self_test_never_downloads(no_network, monkeypatch, tmp_path):
+    """On a GPU, ultralytics' AMP self-test would download yolo26n.pt; without that file it is
+    skipped (AMP on); on a CPU its own check still runs (and turns AMP off)."""
+    import torch
+    import ultralytics.utils
+    from ultralytics.engine import trainer
+
+    from detection.offline import skip_amp_download
+
+    monkeypatch.setattr(trainer, "check_amp", trainer.check_amp)  # undone after the test
+    monkeypatch.setattr(ultralytics.utils, "WEIGHTS_DIR", tmp_path)  # holds no yolo26n.pt
+    skip_amp_download()
+    skip_amp_download()  # twice wraps once
+    assert trainer.check_amp.__wrapped__ is not trainer.check_amp
+    assert trainer.check_amp(torch.nn.Linear(2, 2, device="meta")) is True  # stands in for a GPU model
+    assert trainer.check_amp(torch.nn.Linear(2, 2)) is False
+
+
 # ------------------------------------------------------------------ pretrained MobileNetV2 backbone
 def test_pretrained_backbone_matches_imagenet_mobilenet_on_raw_pixels():
     """After loading, layer 0 on 0-1 pixels equals torchvision's MobileNetV2 on ImageNet-normalized

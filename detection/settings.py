@@ -21,8 +21,9 @@ AUGMENTATION: dict[str, float | int] = {
     "mixup": 0.0,
 }
 
-#: CPU-friendly training defaults (measured: see weights/MODEL_CARD.md); a GPU run raises imgsz/batch.
-#: The default model is a YOLOv8n-size neck and head on a frozen ImageNet MobileNetV2: on scalp-data
-#: it beat YOLO11n trained from its yaml at every epoch count tried (weights/MODEL_CARD.md).
+#: CPU-friendly training defaults (measured: see weights/MODEL_CARD.md). The default model is a
+#: YOLOv8n-size neck and head on a frozen ImageNet MobileNetV2: at 320 px and CPU budgets (under
+#: 50 epochs) it beat YOLO11n trained from its yaml. With a GPU's budget, YOLO11n from its yaml at
+#: 640 px for 157 epochs did better; that is the bundled detector (``RECIPE`` in pipeline.py).
 TRAIN_DEFAULTS: dict[str, object] = {"model": "mobilenet_v2-yolo.yaml", "epochs": 50, "imgsz": 320, "batch": 16, "workers": 0,
                                      "patience": 30}

@@ -239,7 +239,7 @@ class Pipeline:
         timed("segment", start)
 
         start = time.perf_counter()
-        lesion_maps = [masks[i].max(axis=0) if i in masks and len(masks[i]) else None for i in scalp]
+        lesion_maps = [stages.grader.lesion_map(masks[i], detections[i].kinds) if i in masks else None for i in scalp]
         graded = dict(zip(scalp, stages.grader.predict([rgbs[i] for i in scalp], lesion_maps))) if scalp else {}
         timed("classify", start)
 

@@ -147,7 +147,7 @@ def export_pipeline(weights_dir: Path, out: Path, atol: float = 1e-3) -> dict:
 
     grader = stages.grader
     s = grader.size
-    cls_in = (torch.randn(2, 3, s, s), torch.rand(2, 1, s, s))
+    cls_in = (torch.randn(2, 3, s, s), torch.rand(2, grader.n_mask_channels, s, s))
     heads = [h.name for h in grader.heads]
     diff = export_module(grader.model, cls_in, out / "classifier.onnx", ["image", "mask"], heads, atol)
     files["classifier"] = {"file": "classifier.onnx", "max_abs_diff": diff, "source": sources["classifier"]}

@@ -46,6 +46,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--reframe", type=float, default=defaults.reframe,
                         help="share of square pictures shown as letterboxed 4:3 / 3:4 photos (augmentation)")
+    parser.add_argument("--mask-channels", default=defaults.mask_channels, choices=("union", "kinds"),
+                        help="union: one mask of all lesions; kinds: one mask per outlined lesion kind, each also "
+                             "giving its coverage (area-defined grades need it)")
+    parser.add_argument("--coverage-copies", type=int, default=defaults.coverage_copies,
+                        help="with --mask-channels kinds: times each kind's coverage enters the heads "
+                             "(default: the backbone's channel count)")
     parser.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -59,7 +65,7 @@ def settings_from_args(args: argparse.Namespace):
         weight_decay=args.weight_decay, patience=args.patience, loss=args.loss, gamma=args.gamma, alpha=args.alpha,
         dropout=args.dropout, freeze_blocks=args.freeze_blocks, use_masks=not args.no_masks,
         mask_dropout=args.mask_dropout, derive_grades=not args.no_derived_grades, augment=not args.no_augment,
-        reframe=args.reframe,
+        reframe=args.reframe, mask_channels=args.mask_channels, coverage_copies=args.coverage_copies,
         device=args.device, seed=args.seed, max_batches=args.max_batches,
     )
 

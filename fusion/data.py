@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,15 +138,20 @@ class Example:
     def image_path(self) -> Path:
         return self.folder.image_path(self.sample)
 
-    def lesion_mask(self) -> np.ndarray | None:
-        """Union of the ground-truth regions (H x W bool); None when the dataset outlines nothing."""
+    def lesion_mask(self, channels: Sequence[str] | None = None) -> np.ndarray | None:
+        """Ground-truth regions as a mask: the union of all (H x W bool) or, with ``channels``,
+        one layer per kind (H x W x K bool); None when the dataset outlines nothing."""
         if not self.outlines_lesions:
             return None
         shape = (self.sample.height, self.sample.width)
-        union = np.zeros(shape, dtype=bool)
+        layers = {kind: i for i, kind in enumerate(channels)} if channels else None
+        mask = np.zeros((*shape, len(layers)) if layers else shape, dtype=bool)
         for region in self.sample.regions:
-            union |= self.folder.region_mask(self.sample, region, shape)
-        return union
+            if layers is None:
+                mask |= self.folder.region_mask(self.sample, region, shape)
+            elif region.kind in layers:
+                mask[:, :, layers[region.kind]] |= self.folder.region_mask(self.sample, region, shape)
+        return mask
 
 
 def sample_targets(sample: Sample, folder: DatasetFolder, heads: list[HeadSpec],
@@ -237,7 +243,8 @@ class Augment:
         matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, zoom)
         rgb = cv2.warpAffine(np.ascontiguousarray(rgb), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
         if mask is not None:
-            mask = cv2.warpAffine(np.ascontiguousarray(mask), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+            warped = cv2.warpAffine(np.ascontiguousarray(mask), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+            mask = warped.reshape(mask.shape)
         hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
         hsv[..., 0] = (hsv[..., 0] + rng.uniform(-self.hue, self.hue) * 180.0) % 180.0
         hsv[..., 1] *= rng.uniform(1 - self.saturation, 1 + self.saturation)
@@ -261,9 +268,13 @@ class Augment:
         else:  # the whole photo, without the export's stretch
             shape = (size, short) if axis == 0 else (short, size)  # cv2 wants (width, height)
             rgb = cv2.resize(rgb, shape, interpolation=cv2.INTER_AREA)
-            mask = None if mask is None else cv2.resize(mask, shape, interpolation=cv2.INTER_LINEAR)
+            if mask is not None:
+                mask = cv2.resize(mask, shape, interpolation=cv2.INTER_LINEAR).reshape(shape[1], shape[0], *mask.shape[2:])
         rgb = letterbox(np.ascontiguousarray(rgb), size, fill=0)[0]
-        return rgb, None if mask is None else letterbox(np.ascontiguousarray(mask), size, fill=0)[0]
+        if mask is None:
+            return rgb, None
+        single = mask[:, :, 0] if mask.ndim == 3 and mask.shape[2] == 1 else mask  # cv2 drops one channel
+        return rgb, letterbox(np.ascontiguousarray(single), size, fill=0)[0].reshape(size, size, *mask.shape[2:])
 
 
 # ----------------------------------------------------------------------------- torch dataset
@@ -274,22 +285,25 @@ class LetterboxCache:
     about 0.8 GB.
     """
 
-    def __init__(self, examples: list[Example], size: int, desc: str = "cache") -> None:
+    def __init__(self, examples: list[Example], size: int, desc: str = "cache",
+                 channels: Sequence[str] | None = None) -> None:
         self.size = size
+        self.channels = len(channels) if channels else 1
         self.images: list[np.ndarray] = []
         self.masks: list[np.ndarray | None] = []
         for example in tqdm(examples, desc=desc, unit="img", leave=False):
             rgb = load_image(example.image_path).rgb
             boxed, _, _ = letterbox(rgb, size, fill=0)
             self.images.append(boxed)
-            mask = example.lesion_mask()
-            if mask is not None and mask.shape != rgb.shape[:2]:
-                mask = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+            mask = example.lesion_mask(channels)
+            if mask is not None and mask.shape[:2] != rgb.shape[:2]:
+                resized = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
+                mask = resized.reshape(*rgb.shape[:2], *mask.shape[2:])
             self.masks.append(None if mask is None else (letterbox_mask(mask, size) * 255).astype(np.uint8))
 
 
 class FusionDataset(torch.utils.data.Dataset):
-    """(image N x 3 x S x S, mask 1 x S x S, targets per head with -1 = unknown)."""
+    """(image 3 x S x S, mask K x S x S, targets per head with -1 = unknown)."""
 
     def __init__(self, examples: list[Example], cache: LetterboxCache, heads: list[HeadSpec],
                  mean: tuple[float, ...], std: tuple[float, ...], augment: Augment | None = None,
@@ -315,4 +329,5 @@ class FusionDataset(torch.utils.data.Dataset):
             if mask is not None and self.rng.random() < self.mask_dropout:
                 mask = None  # learn to grade without a mask too, as when the segmenter is skipped
         mask_float = None if mask is None else mask.astype(np.float32) / 255.0
-        return image_tensor(rgb, self.mean, self.std), mask_tensor(mask_float, self.cache.size), self.targets(index)
+        return (image_tensor(rgb, self.mean, self.std), mask_tensor(mask_float, self.cache.size, self.cache.channels),
+                self.targets(index))

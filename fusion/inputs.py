@@ -7,6 +7,9 @@ letterbox geometry, then blurred (sigma = ``MASK_SIGMA_FRACTION`` of the input s
 outline and a soft probability map look alike and lesion borders carry some context.
 A missing mask (None) becomes all ones, which makes the mask-weighted pooling a second global
 average: "no mask information", as opposed to an all-zero mask, "no lesion found".
+
+A mask is H x W (one channel: the union of all lesions) or H x W x K (one channel per lesion
+kind, in the order of the classifier's ``mask_channels``); tensors are K x S x S.
 """
 from __future__ import annotations
 
@@ -20,18 +23,28 @@ from core.images import letterbox
 MASK_SIGMA_FRACTION = 0.01
 
 
+def _channels_last(mask: np.ndarray, channels: int) -> np.ndarray:
+    """OpenCV drops a single trailing channel; put it back (H x W x 1 stays 3-D)."""
+    return mask.reshape(mask.shape[0], mask.shape[1], channels) if channels else mask
+
+
 def letterbox_mask(mask: np.ndarray, size: int) -> np.ndarray:
-    """A mask (H x W, bool or 0-1 float) in the letterbox geometry of its image, float32 0-1."""
-    boxed, _, _ = letterbox(np.asarray(mask, dtype=np.float32), size, fill=0)
-    return boxed
+    """A mask (H x W or H x W x K, bool or 0-1 float) in the letterbox geometry of its image, float32 0-1."""
+    mask = np.asarray(mask, dtype=np.float32)
+    channels = mask.shape[2] if mask.ndim == 3 else 0
+    if channels > 4:  # OpenCV's area resize takes at most 4 channels
+        return np.stack([letterbox_mask(mask[:, :, k], size) for k in range(channels)], axis=2)
+    boxed, _, _ = letterbox(mask[:, :, 0] if channels == 1 else mask, size, fill=0)
+    return _channels_last(boxed, channels)
 
 
 def soften_mask(mask: np.ndarray, size: int | None = None) -> np.ndarray:
     """The soft-mask treatment: Gaussian blur (sigma = MASK_SIGMA_FRACTION x side), clipped to 0-1."""
     mask = np.asarray(mask, dtype=np.float32)
-    sigma = MASK_SIGMA_FRACTION * (size or max(mask.shape))
+    sigma = MASK_SIGMA_FRACTION * (size or max(mask.shape[:2]))
     if sigma >= 0.3:
-        mask = cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT)
+        blurred = cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT)
+        mask = _channels_last(blurred, mask.shape[2] if mask.ndim == 3 else 0)
     return np.clip(mask, 0.0, 1.0)
 
 
@@ -41,16 +54,20 @@ def image_tensor(rgb_boxed: np.ndarray, mean: tuple[float, ...], std: tuple[floa
     return (x - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
 
 
-def mask_tensor(mask_boxed: np.ndarray | None, size: int) -> torch.Tensor:
-    """Letterboxed mask (S x S, 0-1) → softened tensor 1 x S x S; None → all ones (mask unknown)."""
+def mask_tensor(mask_boxed: np.ndarray | None, size: int, channels: int = 1) -> torch.Tensor:
+    """Letterboxed mask (S x S or S x S x K, 0-1) → softened tensor K x S x S; None → all ones (mask unknown)."""
     if mask_boxed is None:
-        return torch.ones(1, size, size)
-    return torch.from_numpy(soften_mask(mask_boxed, size))[None]
+        return torch.ones(channels, size, size)
+    soft = soften_mask(mask_boxed, size)
+    soft = soft[:, :, None] if soft.ndim == 2 else soft
+    if soft.shape[2] != channels:
+        raise ValueError(f"mask has {soft.shape[2]} channel(s), the classifier takes {channels}")
+    return torch.from_numpy(np.ascontiguousarray(soft.transpose(2, 0, 1)))
 
 
 def prepare(rgb: np.ndarray, mask: np.ndarray | None, size: int, mean: tuple[float, ...],
-            std: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-    """An original image (H x W x 3 uint8) and its mask (H x W or None) → model inputs."""
+            std: tuple[float, ...], channels: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """An original image (H x W x 3 uint8) and its mask (H x W, H x W x K or None) → model inputs."""
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an RGB image H x W x 3, got shape {rgb.shape}")
     boxed, _, _ = letterbox(rgb, size, fill=0)
@@ -59,4 +76,4 @@ def prepare(rgb: np.ndarray, mask: np.ndarray | None, size: int, mean: tuple[flo
         if mask.shape[:2] != rgb.shape[:2]:
             raise ValueError(f"mask shape {mask.shape[:2]} differs from the image's {rgb.shape[:2]}; pass a mask per image pixel")
         mask_boxed = letterbox_mask(mask, size)
-    return image_tensor(boxed, mean, std), mask_tensor(mask_boxed, size)
+    return image_tensor(boxed, mean, std), mask_tensor(mask_boxed, size, channels)

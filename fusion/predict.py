@@ -25,7 +25,9 @@ def build_model(config: dict[str, Any], pretrained: bool = False) -> SeverityCla
     """The architecture a config describes (weights not loaded unless ``pretrained``)."""
     heads = [HeadSpec.from_dict(h) for h in config["heads"]]
     return SeverityClassifier(heads, backbone=config["backbone"], pretrained=pretrained,
-                              dropout=config.get("dropout", 0.2), freeze_blocks=config.get("freeze_blocks", 0))
+                              dropout=config.get("dropout", 0.2), freeze_blocks=config.get("freeze_blocks", 0),
+                              mask_channels=(config.get("mask") or {}).get("channels"),
+                              coverage_copies=(config.get("mask") or {}).get("coverage_copies", 1))
 
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> tuple[SeverityClassifier, dict[str, Any]]:
@@ -57,6 +59,23 @@ class SeverityGrader:
         self.temperatures: dict[str, float] = dict(config.get("temperatures") or {})
         self.uses_masks = bool(config.get("mask", {}).get("trained_with_masks", True))
         self.untrained = list(config.get("untrained_heads", []))
+        self.mask_channels: list[str] | None = (config.get("mask") or {}).get("channels")
+        self.n_mask_channels = len(self.mask_channels) if self.mask_channels else 1
+
+    def lesion_map(self, region_masks: np.ndarray, kinds: list[str]) -> np.ndarray | None:
+        """What this classifier takes as a close-up's mask, from the segmenter's masks (R x H x W)
+        and each region's kind: the union (None when there is no region, as this classifier
+        was scored) or one layer per ``mask_channels`` kind (H x W x K; all zero: nothing found)."""
+        if len(region_masks) != len(kinds):
+            raise ValueError(f"{len(region_masks)} region masks but {len(kinds)} kinds")
+        if not self.mask_channels:
+            return region_masks.max(axis=0) if len(region_masks) else None
+        layers = np.zeros((*region_masks.shape[1:], len(self.mask_channels)), np.float32)
+        for mask, kind in zip(region_masks, kinds):
+            if kind in self.mask_channels:
+                channel = self.mask_channels.index(kind)
+                np.maximum(layers[:, :, channel], mask, out=layers[:, :, channel])
+        return layers
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> SeverityGrader:
@@ -76,7 +95,7 @@ class SeverityGrader:
             raise ValueError(f"{len(images)} images but {len(masks)} masks; pass one mask (or None) per image")
         chunks: dict[str, list[np.ndarray]] = {h.name: [] for h in self.heads}
         for start in range(0, len(images), batch_size):
-            pairs = [prepare(rgb, mask if self.uses_masks else None, self.size, self.mean, self.std)
+            pairs = [prepare(rgb, mask if self.uses_masks else None, self.size, self.mean, self.std, self.n_mask_channels)
                      for rgb, mask in zip(images[start:start + batch_size], masks[start:start + batch_size])]
             image = torch.stack([p[0] for p in pairs]).to(self.device, memory_format=torch.channels_last)
             mask = torch.stack([p[1] for p in pairs]).to(self.device)

@@ -34,6 +34,7 @@ from fusion.data import (
     DerivedGrades,
     FusionDataset,
     LetterboxCache,
+    annotated_kinds,
     collect_examples,
     label_distribution,
     label_views,
@@ -73,6 +74,8 @@ class TrainSettings:
     derive_grades: bool = True
     augment: bool = True
     reframe: float = 0.0  # share of pictures shown as letterboxed 4:3 / 3:4 photos (see Augment)
+    mask_channels: str = "union"  # union: one mask of all lesions | kinds: one per outlined kind, with coverage
+    coverage_copies: int | None = None  # with kinds: times each coverage enters the heads (None: backbone channels)
     device: str = "cpu"
     seed: int = 0
     max_batches: int | None = None  # cap per epoch, for smoke tests
@@ -118,6 +121,18 @@ def _summary(scores: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def mask_channels(folders: list[DatasetFolder], mode: str) -> list[str] | None:
+    """The lesion kinds that get a mask channel each (``kinds``), or None for one union channel."""
+    if mode == "union":
+        return None
+    if mode != "kinds":
+        raise ValueError(f"mask channels {mode!r}: use 'union' or 'kinds'")
+    outlined = {kind for folder in folders for kind in annotated_kinds(folder)}
+    if not outlined:
+        raise DatasetError("--mask-channels kinds needs a dataset that outlines lesions (polygons or masks)")
+    return [kind for kind in INDICATORS if kind in outlined]
+
+
 def train_classifier(
     datasets: list[Path | DatasetFolder],
     out: Path,
@@ -152,11 +167,13 @@ def train_classifier(
     distribution = {"train": label_distribution(train_examples, heads), "val": label_distribution(val_examples, heads)}
     log.info("classifier: %d train / %d val images from %s", len(train_examples), len(val_examples), ", ".join(names))
 
+    channels = mask_channels(folders, settings.mask_channels)
     started = time.time()
     model = SeverityClassifier(heads, settings.backbone, pretrained=True, dropout=settings.dropout,
-                               freeze_blocks=settings.freeze_blocks).to(device, memory_format=torch.channels_last)
-    train_cache = LetterboxCache(train_examples, settings.imgsz, desc="cache train")
-    val_cache = LetterboxCache(val_examples, settings.imgsz, desc="cache val")
+                               freeze_blocks=settings.freeze_blocks, mask_channels=channels,
+                               coverage_copies=settings.coverage_copies).to(device, memory_format=torch.channels_last)
+    train_cache = LetterboxCache(train_examples, settings.imgsz, desc="cache train", channels=channels)
+    val_cache = LetterboxCache(val_examples, settings.imgsz, desc="cache val", channels=channels)
     cache_seconds = time.time() - started
     mean, std = model.mean, model.std
     augment = Augment(reframe=settings.reframe) if settings.augment else None
@@ -183,9 +200,11 @@ def train_classifier(
         "input_size": settings.imgsz,
         "normalization": {"mean": list(mean), "std": list(std), "scale": "rgb/255"},
         "letterbox": {"fill": 0, "keep_aspect": True},
-        "pooling": "concat(global average, soft-mask-weighted average)",
+        "pooling": ("concat(global average, soft-mask-weighted average per kind, sqrt(coverage) per kind)" if channels
+                    else "concat(global average, soft-mask-weighted average)"),
         "mask": {"sigma_fraction": MASK_SIGMA_FRACTION, "missing": "all ones (mask unknown)",
-                 "empty": "all zeros (no lesion found)", "trained_with_masks": settings.use_masks},
+                 "empty": "all zeros (no lesion found)", "trained_with_masks": settings.use_masks,
+                 "channels": channels, "coverage_copies": model.coverage_copies},
         "dropout": settings.dropout,
         "freeze_blocks": settings.freeze_blocks,
         "indicators": list(INDICATORS),

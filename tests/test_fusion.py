@@ -81,6 +81,69 @@ def test_mask_guided_pooling_weights_by_the_mask():
     torch.testing.assert_close(pooling(features, spot)[0, 2:], features[0, :, 1, 3], rtol=1e-4, atol=1e-4)
 
 
+def test_per_kind_pooling_pools_each_channel_and_reports_its_coverage():
+    features = torch.randn(2, 5, 4, 4)
+    masks = (torch.rand(2, 3, 8, 8) > 0.6).float()
+    masks[1, 2] = 0  # a kind not found in the second picture
+    pooled = MaskGuidedPooling(stride=2, coverage_copies=2)(features, masks)
+    assert pooled.shape == (2, MaskGuidedPooling.out_features(5, 3, coverage_copies=2)) == (2, 4 * 5 + 3 * 2)
+    single = MaskGuidedPooling(stride=2)
+    for k in range(3):  # each channel pools exactly as a one-channel mask would
+        torch.testing.assert_close(pooled[:, 5 * (k + 1):5 * (k + 2)], single(features, masks[:, k:k + 1])[:, 5:])
+    coverage = masks.mean(dim=(2, 3)).sqrt()
+    torch.testing.assert_close(pooled[:, -6:], coverage.repeat_interleave(2, dim=1))  # each kind twice, in order
+    assert torch.all(pooled[1, 15:20] == 0) and torch.all(pooled[1, -2:] == 0)
+
+
+def test_per_kind_masks_follow_the_kinds_through_data_and_grader(synthetic):
+    from fusion.data import Example
+
+    kinds = ["sebum", "dandruff"]
+    sample = next(s for s in synthetic.samples if {"sebum", "dandruff"} <= {r.kind for r in s.regions})
+    example = Example(synthetic, sample, {}, outlines_lesions=True)
+    layers, union = example.lesion_mask(kinds), example.lesion_mask()
+    assert layers.shape == (sample.height, sample.width, 2) and layers.any(axis=(0, 1)).all()
+    for k, kind in enumerate(kinds):
+        alone = np.zeros_like(union)
+        for region in (r for r in sample.regions if r.kind == kind):
+            alone |= synthetic.region_mask(sample, region, union.shape)
+        np.testing.assert_array_equal(layers[:, :, k], alone)
+    assert not (layers.any(axis=2) & ~union).any()
+
+    model = SeverityClassifier(HEADS[:1], pretrained=False, mask_channels=kinds)
+    config = {"heads": [HEADS[0].to_dict()], "input_size": 64, "normalization": {"mean": [0.5] * 3, "std": [0.5] * 3},
+              "mask": {"channels": kinds}}
+    grader = SeverityGrader(model, config)
+    regions = np.zeros((3, 20, 30), np.float32)
+    regions[0, :5], regions[1, 10:], regions[2, :, :3] = 0.9, 0.8, 0.7
+    stack = grader.lesion_map(regions, ["dandruff", "sebum", "erythema_between_follicles"])  # the last has no channel
+    assert stack.shape == (20, 30, 2)
+    np.testing.assert_array_equal(stack[:, :, 0], regions[1])  # sebum
+    np.testing.assert_array_equal(stack[:, :, 1], regions[0])  # dandruff
+    assert not grader.lesion_map(regions[:0], []).any()  # nothing found: zeros, not "unknown"
+    rgb = np.zeros((20, 30, 3), np.uint8)
+    assert grader.predict([rgb, rgb], [stack, None])[0]["indicators"]
+    with pytest.raises(ValueError, match="channel"):
+        grader.predict([rgb], [regions[0]])  # a union mask for a per-kind classifier
+    legacy = SeverityGrader(SeverityClassifier(HEADS[:1], pretrained=False), {**config, "mask": {}})
+    np.testing.assert_array_equal(legacy.lesion_map(regions, ["dandruff"] * 3), regions.max(axis=0))
+    assert legacy.lesion_map(regions[:0], []) is None
+
+
+def test_letterboxed_masks_keep_every_channel():
+    """More than four kinds (OpenCV's area resize stops at four channels) and a single kind
+    (OpenCV drops a lone channel) both come back whole, each channel as if boxed alone."""
+    from fusion.inputs import letterbox_mask
+
+    rng = np.random.default_rng(0)
+    for channels in (1, 3, 6):
+        mask = rng.random((48, 64, channels)) > 0.5
+        boxed = letterbox_mask(mask, 32)
+        assert boxed.shape == (32, 32, channels)
+        for k in range(channels):
+            np.testing.assert_array_equal(boxed[:, :, k], letterbox_mask(mask[:, :, k], 32))
+
+
 # ----------------------------------------------------------------------------- losses
 def test_head_with_all_unknown_labels_gets_zero_gradient(pretrained_model):
     model = pretrained_model.train()
@@ -259,6 +322,23 @@ def test_one_epoch_cli_train_writes_a_config_that_loads_back(synthetic, tmp_path
     (out / "classifier.safetensors").write_bytes((out / "classifier.safetensors").read_bytes()[:-8] + b"corrupt!")
     with pytest.raises(WeightsError, match="sha256"):
         SeverityGrader.load(out / "classifier.safetensors")
+
+
+def test_per_kind_training_records_its_channels_and_loads_back(synthetic, tmp_path, capsys):
+    out = tmp_path / "kinds"
+    code = pipeline.main(["train", "classifier", str(synthetic.root), "--out", str(out), "--epochs", "1",
+                          "--imgsz", "64", "--batch", "4", "--freeze-blocks", "3", "--mask-channels", "kinds"])
+    assert code == 0, capsys.readouterr().err
+    config = read_config(out / "classifier.safetensors")
+    outlined = {r.kind for s in synthetic.samples for r in s.regions}
+    assert config["mask"]["channels"] == [k for k in INDICATORS if k in outlined] and len(outlined) > 1
+    assert config["mask"]["coverage_copies"] == 1280  # Lite0's channels
+    grader = SeverityGrader.load(out / "classifier.safetensors")
+    assert grader.n_mask_channels == len(outlined) and grader.model.n_mask_channels == len(outlined)
+    rgb = load_image(synthetic.image_path(synthetic.samples[0])).rgb
+    stack = np.zeros((*rgb.shape[:2], len(outlined)), np.float32)
+    stack[:40, :40, 0] = 1
+    assert grader.predict([rgb], [stack])[0]["indicators"]
 
 
 def test_grader_refuses_mismatched_masks(synthetic, tmp_path):

@@ -288,7 +288,7 @@ class LetterboxCache:
     def __init__(self, examples: list[Example], size: int, desc: str = "cache",
                  channels: Sequence[str] | None = None) -> None:
         self.size = size
-        self.channels = len(channels) if channels else 1
+        self.n_channels = len(channels) if channels else 1
         self.images: list[np.ndarray] = []
         self.masks: list[np.ndarray | None] = []
         for example in tqdm(examples, desc=desc, unit="img", leave=False):
@@ -329,5 +329,5 @@ class FusionDataset(torch.utils.data.Dataset):
             if mask is not None and self.rng.random() < self.mask_dropout:
                 mask = None  # learn to grade without a mask too, as when the segmenter is skipped
         mask_float = None if mask is None else mask.astype(np.float32) / 255.0
-        return (image_tensor(rgb, self.mean, self.std), mask_tensor(mask_float, self.cache.size, self.cache.channels),
+        return (image_tensor(rgb, self.mean, self.std), mask_tensor(mask_float, self.cache.size, self.cache.n_channels),
                 self.targets(index))

@@ -101,7 +101,7 @@ class SeverityClassifier(nn.Module):
             statistics): less backward work on a CPU, less overfitting on small sets.
         mask_channels: lesion kinds, one mask channel each, pooled separately and with their
             coverage; None: one channel, the union of all lesions, no coverage (the first
-            design, which the bundled classifier of that time uses).
+            design, which the bundled classifier still uses).
         coverage_copies: how many times each kind's coverage enters the heads (see
             :class:`MaskGuidedPooling`; None: the backbone's channel count); only with
             ``mask_channels``.

@@ -98,6 +98,7 @@ def test_training_writes_weights_config_and_finite_scores(trained, synth_folder)
     config = json.loads((trained / "detector.json").read_text())
     assert config["stage"] == "detector" and config["classes"] == region_labels(synth_folder.samples)
     assert config["imgsz"] == 160 and len(config["sha256"]) == 64
+    assert config["training"]["epochs_run"] == config["training"]["epochs"]  # no early stop in so few epochs
     scores = config["scores"]
     assert 0.0 <= scores["map50"] <= 1.0 and 0.0 <= scores["map50_95"] <= scores["map50"] + 1e-9
     assert set(scores["per_class"]) <= set(config["classes"])

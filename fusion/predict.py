@@ -64,12 +64,13 @@ class SeverityGrader:
 
     def lesion_map(self, region_masks: np.ndarray, kinds: list[str]) -> np.ndarray | None:
         """What this classifier takes as a close-up's mask, from the segmenter's masks (R x H x W)
-        and each region's kind: the union (None when there is no region, as this classifier
-        was scored) or one layer per ``mask_channels`` kind (H x W x K; all zero: nothing found)."""
+        and each region's kind: the union (H x W) or one layer per ``mask_channels`` kind
+        (H x W x K). No region gives all zeros, "no lesion found", as in training, where a
+        close-up without outlines has an empty mask (None would mean "mask unknown")."""
         if len(region_masks) != len(kinds):
             raise ValueError(f"{len(region_masks)} region masks but {len(kinds)} kinds")
         if not self.mask_channels:
-            return region_masks.max(axis=0) if len(region_masks) else None
+            return region_masks.max(axis=0) if len(region_masks) else np.zeros(region_masks.shape[1:], np.float32)
         layers = np.zeros((*region_masks.shape[1:], len(self.mask_channels)), np.float32)
         for mask, kind in zip(region_masks, kinds):
             if kind in self.mask_channels:

@@ -121,10 +121,16 @@ def decode_image(data: bytes, name: str = "upload", max_side: int = MAX_SIDE) ->
     return _open(_identify(io.BytesIO(data), name), name, max_side)
 
 
+def keep_channels(result: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """OpenCV returns H x W for an H x W x 1 input; give ``result`` ``like``'s channel axis back."""
+    return result.reshape(result.shape[:2] + like.shape[2:])
+
+
 def letterbox(rgb: np.ndarray, size: int, fill: int = 0) -> tuple[np.ndarray, float, tuple[int, int]]:
     """Resize keeping aspect ratio and pad to ``size`` x ``size``.
 
-    Returns the padded image, the scale applied and the (left, top) padding, so that
+    Any number of channels (an image, a mask, one mask layer per lesion kind). Returns the
+    padded image, the scale applied and the (left, top) padding, so that
     ``original = (letterboxed - pad) / scale``.
     """
     import cv2
@@ -133,7 +139,11 @@ def letterbox(rgb: np.ndarray, size: int, fill: int = 0) -> tuple[np.ndarray, fl
     scale = size / max(height, width)
     new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
     interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
+    if rgb.ndim == 3 and rgb.shape[2] > 4:  # OpenCV's area resize takes at most 4 channels
+        resized = np.stack([cv2.resize(rgb[:, :, k], (new_w, new_h), interpolation=interpolation)
+                            for k in range(rgb.shape[2])], axis=2)
+    else:
+        resized = keep_channels(cv2.resize(rgb, (new_w, new_h), interpolation=interpolation), rgb)
     out = np.full((size, size) + rgb.shape[2:], fill, dtype=rgb.dtype)
     left, top = (size - new_w) // 2, (size - new_h) // 2
     out[top : top + new_h, left : left + new_w] = resized

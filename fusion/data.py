@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from core.images import letterbox, load_image
+from core.images import keep_channels, letterbox, load_image
 from core.taxonomy import HAIR_LOSS_GRADES, INDICATORS
 from datasets.folder import DatasetFolder
 from datasets.records import Sample
@@ -244,7 +244,7 @@ class Augment:
         rgb = cv2.warpAffine(np.ascontiguousarray(rgb), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
         if mask is not None:
             warped = cv2.warpAffine(np.ascontiguousarray(mask), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-            mask = warped.reshape(mask.shape)
+            mask = keep_channels(warped, mask)
         hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
         hsv[..., 0] = (hsv[..., 0] + rng.uniform(-self.hue, self.hue) * 180.0) % 180.0
         hsv[..., 1] *= rng.uniform(1 - self.saturation, 1 + self.saturation)
@@ -269,12 +269,9 @@ class Augment:
             shape = (size, short) if axis == 0 else (short, size)  # cv2 wants (width, height)
             rgb = cv2.resize(rgb, shape, interpolation=cv2.INTER_AREA)
             if mask is not None:
-                mask = cv2.resize(mask, shape, interpolation=cv2.INTER_LINEAR).reshape(shape[1], shape[0], *mask.shape[2:])
+                mask = keep_channels(cv2.resize(mask, shape, interpolation=cv2.INTER_LINEAR), mask)
         rgb = letterbox(np.ascontiguousarray(rgb), size, fill=0)[0]
-        if mask is None:
-            return rgb, None
-        single = mask[:, :, 0] if mask.ndim == 3 and mask.shape[2] == 1 else mask  # cv2 drops one channel
-        return rgb, letterbox(np.ascontiguousarray(single), size, fill=0)[0].reshape(size, size, *mask.shape[2:])
+        return rgb, None if mask is None else letterbox(np.ascontiguousarray(mask), size, fill=0)[0]
 
 
 # ----------------------------------------------------------------------------- torch dataset
@@ -298,7 +295,7 @@ class LetterboxCache:
             mask = example.lesion_mask(channels)
             if mask is not None and mask.shape[:2] != rgb.shape[:2]:
                 resized = cv2.resize(mask.astype(np.uint8), (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_NEAREST)
-                mask = resized.reshape(*rgb.shape[:2], *mask.shape[2:])
+                mask = keep_channels(resized, mask)
             self.masks.append(None if mask is None else (letterbox_mask(mask, size) * 255).astype(np.uint8))
 
 

@@ -17,25 +17,16 @@ import cv2
 import numpy as np
 import torch
 
-from core.images import letterbox
+from core.images import keep_channels, letterbox
 
 #: Gaussian sigma of the soft-mask treatment, as a fraction of the input side.
 MASK_SIGMA_FRACTION = 0.01
 
 
-def _channels_last(mask: np.ndarray, channels: int) -> np.ndarray:
-    """OpenCV drops a single trailing channel; put it back (H x W x 1 stays 3-D)."""
-    return mask.reshape(mask.shape[0], mask.shape[1], channels) if channels else mask
-
-
 def letterbox_mask(mask: np.ndarray, size: int) -> np.ndarray:
     """A mask (H x W or H x W x K, bool or 0-1 float) in the letterbox geometry of its image, float32 0-1."""
-    mask = np.asarray(mask, dtype=np.float32)
-    channels = mask.shape[2] if mask.ndim == 3 else 0
-    if channels > 4:  # OpenCV's area resize takes at most 4 channels
-        return np.stack([letterbox_mask(mask[:, :, k], size) for k in range(channels)], axis=2)
-    boxed, _, _ = letterbox(mask[:, :, 0] if channels == 1 else mask, size, fill=0)
-    return _channels_last(boxed, channels)
+    boxed, _, _ = letterbox(np.asarray(mask, dtype=np.float32), size, fill=0)
+    return boxed
 
 
 def soften_mask(mask: np.ndarray, size: int | None = None) -> np.ndarray:
@@ -44,7 +35,7 @@ def soften_mask(mask: np.ndarray, size: int | None = None) -> np.ndarray:
     sigma = MASK_SIGMA_FRACTION * (size or max(mask.shape[:2]))
     if sigma >= 0.3:
         blurred = cv2.GaussianBlur(mask, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_CONSTANT)
-        mask = _channels_last(blurred, mask.shape[2] if mask.ndim == 3 else 0)
+        mask = keep_channels(blurred, mask)
     return np.clip(mask, 0.0, 1.0)
 
 

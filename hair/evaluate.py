@@ -6,9 +6,9 @@
         --dataset /work/scratch/data/scalp-data --working-width 320 --out scores_marks.json
 
 Synthetic truth: the count is the generator's (every strand with a visible pixel); the
-thickness truth is each visible strand's *drawn* width (see :func:`datasets.synth.hair.drawn_width`),
-and the generator's nominal ``thickness_px`` is reported beside it. Scores on synthetic
-pictures say the measuring works; they say nothing of real-world accuracy.
+thickness truth is each visible strand's exact drawn width (the generator draws a shaft
+as the pixels within half its width of its centre line). Scores on synthetic pictures say
+the measuring works; they say nothing of real-world accuracy.
 """
 from __future__ import annotations
 
@@ -62,12 +62,11 @@ def evaluate_synthetic(meter: HairMeter, scene_paths: list[Path]) -> dict:
             "count_countable": countable,
             "count_error_countable": measurement.count / countable - 1.0 if countable else float("nan"),
             "median_px": median_px, "median_drawn_px": float(np.median(scene.widths_px)),
-            "median_nominal_px": float(np.median(scene.nominal_px)), "dice": float(dice), "seconds": elapsed,
+            "dice": float(dice), "seconds": elapsed,
         })
     count_error = np.array([r["count_error"] for r in rows])
     countable_error = np.array([r["count_error_countable"] for r in rows])
     drawn_error = np.array([r["median_px"] - r["median_drawn_px"] for r in rows])
-    nominal_error = np.array([r["median_px"] - r["median_nominal_px"] for r in rows])
     return {
         "n_images": len(rows),
         "count_within_10pct": float(np.mean(np.abs(count_error) <= 0.10)),
@@ -78,8 +77,6 @@ def evaluate_synthetic(meter: HairMeter, scene_paths: list[Path]) -> dict:
         "count_mean_error_vs_countable": float(np.mean(countable_error)),
         "median_thickness_within_1px_of_drawn": float(np.mean(np.abs(drawn_error) <= 1.0)),
         "median_thickness_mean_error_px_vs_drawn": float(np.mean(drawn_error)),
-        "median_thickness_within_1px_of_nominal": float(np.mean(np.abs(nominal_error) <= 1.0)),
-        "median_thickness_mean_error_px_vs_nominal": float(np.mean(nominal_error)),
         "hair_dice": float(np.mean([r["dice"] for r in rows])),
         "seconds_per_image": float(np.median([r["seconds"] for r in rows])),
         "per_image": rows,

@@ -47,7 +47,7 @@ def save_scene(scene: HairScene, path: Path) -> None:
     partial = path.with_name(f".{path.stem}.partial.npz")
     np.savez_compressed(
         partial, rgb=scene.rgb, mask=np.packbits(scene.mask), shape=np.array(scene.mask.shape),
-        widths=scene.widths_px, nominal=scene.nominal_px, points=points, lengths=lengths,
+        widths=scene.widths_px, points=points, lengths=lengths,
         centerline=np.packbits(scene.centerline), ids=scene.ids.astype(np.uint16),
     )
     partial.replace(path)
@@ -62,8 +62,8 @@ def load_scene(path: Path) -> HairScene:
         bounds = np.concatenate([[0], np.cumsum(data["lengths"])])
         points = data["points"]
         polylines = [points[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-        return HairScene(data["rgb"], mask, centerline, data["ids"].astype(np.int32), data["widths"], data["nominal"],
-                         polylines, None)
+        return HairScene(data["rgb"], mask, centerline, data["ids"].astype(np.int32),
+                         data["widths"].astype(np.float64), polylines, None)
 
 
 def render_scenes(out: Path, n: int, seed: int, size: tuple[int, int] = (640, 480)) -> list[Path]:

@@ -216,11 +216,11 @@ def test_draw_hairs_traces_shafts_and_highlights_thin_ones() -> None:
 
 # ----------------------------------------------------------------------------- synthetic truth
 def test_synthetic_scene_truth_matches_the_generator() -> None:
-    scene = render_hair_scene(np.random.default_rng(4), (320, 240))
+    scene = render_hair_scene(np.random.default_rng(4), (640, 480))
     assert scene.count == scene.scalp.hair.count == len(scene.polylines)
     assert scene.centerline.sum() < scene.mask.sum()
     assert (scene.centerline & ~np.asarray(cv2.dilate(scene.mask.astype(np.uint8), np.ones((3, 3))), bool)).sum() == 0
-    assert (scene.widths_px >= scene.nominal_px).all()
+    assert np.array_equal(scene.widths_px, np.asarray(scene.scalp.hair.thickness_px))
 
 
 # ----------------------------------------------------------------------------- network and weights

@@ -13,7 +13,7 @@ from core.taxonomy import INDICATORS
 from datasets.folder import DatasetError, DatasetFolder
 from datasets.synth import AREA_GRADE_CUTS, GENERATOR_VERSION, generate, render_scalp
 from datasets.synth.grading import grade_from_area, grade_from_reduction, hair_loss_image_grade
-from datasets.synth.hair import MAX_WIDTH_PX, MIN_WIDTH_PX, drawn_width
+from datasets.synth.hair import MAX_WIDTH_PX, MIN_WIDTH_PX
 from datasets.synth.lesions import MIN_REGION_PX
 from datasets.synth.preview import contact_sheet
 
@@ -197,8 +197,10 @@ def test_hair_count_is_the_number_of_strands_drawn() -> None:
         hair = scalp.hair
         assert hair.count == len(hair.thickness_px) == len(np.unique(hair.ids)) - 1 > 0
         assert set(np.unique(hair.ids)) == set(range(hair.count + 1))
-        # The truth is the drawn width: OpenCV draws thickness t as t+1 (even) or t+2 (odd) pixels.
-        assert all(drawn_width(MIN_WIDTH_PX) <= w <= drawn_width(MAX_WIDTH_PX) for w in hair.thickness_px)
+        # Widths are real-valued, within the generator's range, and not rounded to whole pixels.
+        assert all(MIN_WIDTH_PX <= w <= MAX_WIDTH_PX for w in hair.thickness_px)
+        assert any(w != round(w) for w in hair.thickness_px)
+        assert len(hair.polylines) == hair.count
         assert hair.density_level in ("low", "normal", "high") and hair.hairs_per_cm2 > 0
 
 
@@ -226,20 +228,24 @@ def test_refuses_to_overwrite_another_dataset(tmp_path: Path) -> None:
 
 
 def test_recorded_hair_width_is_the_drawn_width():
-    """A strand's recorded thickness must equal the pixels across it in the hair mask."""
-    import cv2
-
+    """Each strand is exactly the pixels within half its recorded width of its recorded centre
+    line: all of them are hair (its own, or a hair on top), and none of its own lie outside.
+    A recorded width too large would take in skin, one too small would leave the strand's own
+    pixels outside."""
     rng = np.random.default_rng(11)
     scalp = render_scalp(rng, (320, 240), grades={n: 0 for n in INDICATORS})
     hair = scalp.hair
-    widths = []
-    for hair_id, recorded in enumerate(hair.thickness_px, 1):
-        mask = (hair.ids == hair_id).astype(np.uint8)
-        if mask.sum() < 200:
-            continue
-        # Twice the largest inscribed half-width: the shaft width where nothing covers it.
-        distance = cv2.distanceTransform(np.pad(mask, 1), cv2.DIST_L2, 5)
-        widths.append((recorded, 2 * distance.max() - 1))
-    assert widths, "no strand large enough to measure"
-    errors = [abs(recorded - measured) for recorded, measured in widths]
-    assert np.median(errors) <= 0.5  # the nominal OpenCV thickness would be off by 1-2 px
+    rows, cols = np.mgrid[0:240, 0:320].astype(np.float64)
+    checked = 0
+    for hair_id, (recorded, line) in enumerate(zip(hair.thickness_px, hair.polylines), 1):
+        distance = np.full(rows.shape, np.inf)
+        for (x0, y0), (x1, y1) in zip(line[:-1].astype(np.float64), line[1:].astype(np.float64)):
+            dx, dy = x1 - x0, y1 - y0
+            t = np.clip(((cols - x0) * dx + (rows - y0) * dy) / max(dx * dx + dy * dy, 1e-9), 0.0, 1.0)
+            distance = np.minimum(distance, np.hypot(cols - (x0 + t * dx), rows - (y0 + t * dy)))
+        band = distance <= recorded / 2.0
+        own = hair.ids == hair_id
+        assert not (own & ~band).any(), f"strand {hair_id} has pixels beyond half its width"
+        assert hair.mask[band].all(), f"strand {hair_id}'s band has pixels without hair"
+        checked += own.any()
+    assert checked >= 10

@@ -2,12 +2,14 @@
 
 Hairs grow in follicular units of 1-3 shafts from one opening. Each shaft is a polyline
 that starts at its follicle, follows the image's growth direction with its own curvature,
-and is drawn as a shaded cylinder (dark rim, body, specular streak). Drawing also writes an
-instance map, so the count of visible strands is exact even where hairs cross.
+and is drawn as a shaded cylinder (darker rim, body, an off-centre specular streak) of an
+exact, real-valued width: a pixel belongs to the shaft when its centre lies within half the
+width of the polyline, and its edge is anti-aliased by that same distance. Drawing also
+writes an instance map, so the count of visible strands and each one's width are exact
+even where hairs cross.
 """
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
@@ -25,11 +27,17 @@ HAIR_COLOURS: dict[str, tuple[float, float, float]] = {
 }
 #: Hairs per follicular unit, with their chances (normal scalp: mostly 2-hair units).
 UNIT_SIZES, UNIT_SIZE_P = (1, 2, 3), (0.3, 0.5, 0.2)
-#: Shaft widths at 640 px wide frames, and the rendering step along a strand.
-MIN_WIDTH_PX, MAX_WIDTH_PX = 2, 12
+#: Shaft widths at 640 px wide frames (real-valued), and the rendering step along a strand.
+MIN_WIDTH_PX, MAX_WIDTH_PX = 2.0, 12.0
 STEP_PX = 10.0
 #: cv2 drawing takes fixed-point coordinates: 4 fractional bits give sub-pixel placement.
 _SHIFT = 4
+#: Shading across a shaft, by the signed distance from its axis in half-widths (-1..1): the
+#: rim darkens by RIM_DARKENING, the specular streak sits at STREAK_AT with STREAK_SPREAD.
+RIM_DARKENING = 0.3
+STREAK_AT, STREAK_SPREAD = -0.45, 0.22
+#: Segments either side of the one a pixel was drawn by that are searched for its nearest point.
+_NEIGHBOURS = 2
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,7 @@ class Strand:
     """One hair shaft: polyline from the root outwards, in frame pixels."""
 
     points: np.ndarray  # N x 2 float32 (x, y), points[0] is the follicle
-    width: int
+    width: float  # px across, exact: the drawn shaft is this wide
     rgb: tuple[float, float, float]
     in_thinning_patch: bool = False
     glossy: bool = False
@@ -174,13 +182,12 @@ def _render(
     Colour is drawn over black, so it comes out premultiplied by coverage: blurring both
     alike keeps shaft edges consistent, and compositing is ``skin * (1 - alpha) + rgb``.
     """
-    colour = np.zeros(ids.shape + (3,), np.uint8)
-    coverage = np.zeros(ids.shape, np.uint8)
+    colour = np.zeros(ids.shape + (3,), np.float32)
+    coverage = np.zeros(ids.shape, np.float32)
     for index in indices:
         _draw_strand(strands[index], index + 1, colour, coverage, ids)
-    # Blurring 8-bit data is 2-3x faster than float; the rounding is far below the grain.
-    rgb = cv2.GaussianBlur(colour[window], (0, 0), sigma).astype(np.float32) * np.float32(1 / 255)
-    alpha = cv2.GaussianBlur(coverage[window], (0, 0), sigma).astype(np.float32) * np.float32(1 / 255)
+    rgb = cv2.GaussianBlur(colour[window], (0, 0), sigma)
+    alpha = cv2.GaussianBlur(coverage[window], (0, 0), sigma)
     return rgb, alpha
 
 
@@ -198,50 +205,71 @@ def _touches_frame(strand: Strand, width: int, height: int) -> bool:
     return not (high[0] < 0 or high[1] < 0 or low[0] >= width or low[1] >= height)
 
 
-@functools.cache
-def drawn_width(thickness: int) -> int:
-    """Pixels across a straight OpenCV polyline drawn with ``thickness``: OpenCV draws a
-    thickness ``t`` line ``t + 1`` (even ``t``) or ``t + 2`` (odd ``t``) pixels wide, so the
-    truth records this measured width, not the nominal thickness."""
-    canvas = np.zeros((4 * thickness + 16, 32), np.uint8)
-    y = canvas.shape[0] // 2
-    points = np.array([[[0, y << _SHIFT]], [[31 << _SHIFT, y << _SHIFT]]], np.int32)
-    cv2.polylines(canvas, [points], False, 1, int(thickness), cv2.LINE_8, _SHIFT)
-    return int(canvas[:, 16].sum())
+def strand_pixels(points: np.ndarray, reach: float, shape: Shape) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels whose centre lies within ``reach`` of a polyline, and their signed distance to it.
+
+    Returns (rows, cols, signed distance in px); the sign says on which side of the polyline
+    (by its direction) a pixel lies. Caps are round. Pixel (r, c) has its centre at x=c, y=r.
+    """
+    height, width = shape
+    low = np.floor(points.min(axis=0) - reach).astype(int)
+    high = np.ceil(points.max(axis=0) + reach).astype(int)
+    x0, y0 = max(0, low[0]), max(0, low[1])
+    x1, y1 = min(width - 1, high[0]), min(height - 1, high[1])
+    empty = np.zeros(0, np.int64)
+    if x1 < x0 or y1 < y0:
+        return empty, empty, np.zeros(0, np.float32)
+    # Candidates: each segment drawn thicker than the reach, labelled with its index; exact
+    # distances are then taken to that segment and its neighbours (where the nearest one is).
+    labels = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.int32)
+    fixed = np.round((points - (x0, y0)) * (1 << _SHIFT)).astype(np.int32)
+    thickness = int(2 * math.ceil(reach) + 3)
+    for index in range(len(points) - 1):
+        cv2.line(labels, tuple(fixed[index]), tuple(fixed[index + 1]), index + 1, thickness, cv2.LINE_8, _SHIFT)
+    rows, cols = np.nonzero(labels)
+    if not len(rows):
+        return empty, empty, np.zeros(0, np.float32)
+    near = labels[rows, cols] - 1
+    rows, cols = rows + y0, cols + x0
+    centres = np.stack([cols, rows], axis=1).astype(np.float32)
+    start, along = points[:-1].astype(np.float32), np.diff(points, axis=0).astype(np.float32)
+    length2 = np.maximum((along * along).sum(axis=1), 1e-9)
+    segments = np.clip(near[:, None] + np.arange(-_NEIGHBOURS, _NEIGHBOURS + 1)[None], 0, len(along) - 1)  # N x K
+    offset = centres[:, None, :] - start[segments]  # N x K x 2
+    t = np.clip((offset * along[segments]).sum(axis=2) / length2[segments], 0.0, 1.0)
+    gap = offset - t[:, :, None] * along[segments]
+    distance2 = (gap * gap).sum(axis=2)
+    best = distance2.argmin(axis=1)
+    pick = np.arange(len(rows))
+    nearest = segments[pick, best]
+    distance = np.sqrt(distance2[pick, best])
+    side = along[nearest, 0] * offset[pick, best, 1] - along[nearest, 1] * offset[pick, best, 0]
+    signed = np.where(side < 0, -distance, distance).astype(np.float32)
+    keep = distance <= reach
+    return rows[keep], cols[keep], signed[keep]
 
 
 def _draw_strand(strand: Strand, hair_id: int, colour: np.ndarray, coverage: np.ndarray, ids: np.ndarray) -> None:
-    pts = np.round(strand.points * (1 << _SHIFT)).astype(np.int32).reshape(-1, 1, 2)
-    r, g, b = strand.rgb
-    w = strand.width
-    # A hair is a glossy cylinder: slightly darker rim, body, a thin specular streak off-centre.
-    cv2.polylines(colour, [pts], False, _u8(0.75 * r, 0.75 * g, 0.75 * b), w, cv2.LINE_AA, _SHIFT)
-    cv2.polylines(coverage, [pts], False, 255, w, cv2.LINE_AA, _SHIFT)
-    cv2.polylines(ids, [pts], False, hair_id, w, cv2.LINE_8, _SHIFT)
-    # Inside the silhouette plain 8-connected lines do (3x cheaper); the layer blur smooths them.
-    if w >= 7:  # on thinner shafts the rim and the streak meet: no body left to see
-        cv2.polylines(colour, [pts], False, _u8(r, g, b), round(w * 0.6), cv2.LINE_8, _SHIFT)
-    gloss = 0.6 if strand.glossy else 0.3
-    streak = np.round(_offset(strand.points, -0.22 * w) * (1 << _SHIFT)).astype(np.int32).reshape(-1, 1, 2)
-    shine = _u8(r + (1 - r) * gloss, g + (1 - g) * gloss, b + (1 - b) * gloss)
-    cv2.polylines(colour, [streak], False, shine, max(1, round(w * 0.18)), cv2.LINE_8, _SHIFT)
+    """Lay one shaft over what is drawn: a cylinder of exactly ``strand.width`` px.
+
+    Coverage falls from 1 to 0 over the pixel at the shaft's edge (anti-aliasing by the exact
+    distance); the instance map takes the pixels whose centre is inside the shaft.
+    """
+    half = 0.5 * float(strand.width)
+    rows, cols, signed = strand_pixels(strand.points, half + 0.5, ids.shape)
+    if not len(rows):
+        return
+    alpha = np.clip(half + 0.5 - np.abs(signed), 0.0, 1.0)[:, None]
+    across = np.clip(signed / half, -1.0, 1.0)  # -1..1 from one edge to the other
+    body = np.asarray(strand.rgb, np.float32)[None] * (1.0 - RIM_DARKENING * across[:, None] ** 4)
+    gloss = (0.6 if strand.glossy else 0.3) * np.exp(-(((across - STREAK_AT) / STREAK_SPREAD) ** 2))
+    shade = body + (1.0 - body) * gloss[:, None]
+    colour[rows, cols] = colour[rows, cols] * (1.0 - alpha) + alpha * shade
+    coverage[rows, cols] = alpha[:, 0] + coverage[rows, cols] * (1.0 - alpha[:, 0])
+    inside = np.abs(signed) <= half
+    ids[rows[inside], cols[inside]] = hair_id
 
 
 def visible_strands(layer: HairLayer) -> np.ndarray:
     """Indices of strands with at least one pixel on top in the frame (sorted)."""
     return np.flatnonzero(np.bincount(layer.ids.ravel())[1:])
-
-
-def _offset(points: np.ndarray, distance: float) -> np.ndarray:
-    """The polyline moved sideways by ``distance`` pixels along its normals."""
-    tangent = np.empty_like(points)
-    tangent[1:-1] = points[2:] - points[:-2]
-    tangent[0], tangent[-1] = points[1] - points[0], points[-1] - points[-2]
-    tangent /= np.maximum(np.sqrt((tangent * tangent).sum(axis=1, keepdims=True)), 1e-6)
-    return points + distance * np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
-
-
-def _u8(r: float, g: float, b: float) -> tuple[int, int, int]:
-    """An 8-bit colour for cv2 drawing; layers are RGB, cv2 just writes the three numbers."""
-    return (int(min(max(r, 0.0), 1.0) * 255 + 0.5), int(min(max(g, 0.0), 1.0) * 255 + 0.5),
-            int(min(max(b, 0.0), 1.0) * 255 + 0.5))

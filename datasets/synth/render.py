@@ -24,7 +24,6 @@ from datasets.synth.hair import (
     HairStyle,
     Strand,
     draw_hairs,
-    drawn_width,
     grow_strand,
     place_follicles,
     visible_strands,
@@ -95,10 +94,13 @@ class HairTruth:
     """Every visible hair strand: how many, how thick, where."""
 
     count: int
-    thickness_px: list[int]  # per visible strand, in instance-id order
+    thickness_px: list[float]  # per visible strand, in instance-id order: its exact drawn width
     ids: np.ndarray  # H x W int32: 1..count for the strand on top, 0 for no hair
     hairs_per_cm2: float  # strands rooted in the frame per cm2 of the field
     density_level: str  # low | normal | high, from the follicular-unit density drawn
+    #: per visible strand, in instance-id order: its centre line (x, y), root first, in frame
+    #: px (running on under the hairs that hide parts of it and out of the frame)
+    polylines: list[np.ndarray] = field(default_factory=list, repr=False)
 
     @property
     def mask(self) -> np.ndarray:
@@ -263,8 +265,8 @@ def _grow_hairs(
     n = len(owner)
     shrink = np.where(in_patch[owner], 1.0 - 0.55 * reduction, 1.0)
     angles = unit_angles[owner] + rng.normal(0.0, 0.12, n)
-    widths = np.clip(np.round(rng.normal(style.width_px, 0.2 * style.width_px, n) * shrink * scale),
-                     max(1, round(MIN_WIDTH_PX * scale)), MAX_WIDTH_PX).astype(int)
+    widths = np.clip(rng.normal(style.width_px, 0.2 * style.width_px, n) * shrink * scale,
+                     max(1.0, MIN_WIDTH_PX * scale), MAX_WIDTH_PX)
     grey = rng.uniform(size=n) < style.grey_fraction
     shades = np.where(grey[:, None], HAIR_COLOURS["grey"], HAIR_COLOURS[style.colour]) * rng.uniform(0.85, 1.2, (n, 1))
     lengths = style.length_px * rng.uniform(0.5, 1.3, n) * shrink * scale
@@ -282,7 +284,7 @@ def _grow_hairs(
         if thinning is not None and not in_patch[f]:
             points = _stop_at_core(points, thinning, margin, float(depths[i]))
         rgb = tuple(float(v) for v in np.clip(shades[i], 0.0, 1.0))
-        strands.append(Strand(points, int(widths[i]), rgb, bool(in_patch[f]), bool(greasy[f]),  # type: ignore[arg-type]
+        strands.append(Strand(points, float(widths[i]), rgb, bool(in_patch[f]), bool(greasy[f]),  # type: ignore[arg-type]
                               bool(defocused[i])))
     return [strands[i] for i in rng.permutation(n)]
 
@@ -367,8 +369,9 @@ def _hair_truth(hair: HairLayer, strands: list[Strand], style: HairStyle, shape:
     level = next(name for limit, name in DENSITY_LEVELS if style.units_per_cm2 < limit)
     return HairTruth(
         count=len(visible),
-        thickness_px=[drawn_width(strands[i].width) for i in visible],
+        thickness_px=[round(float(strands[i].width), 3) for i in visible],
         ids=renumber[hair.ids],
         hairs_per_cm2=round(rooted / field_cm2, 1),
         density_level=level,
+        polylines=[strands[i].points for i in visible],
     )

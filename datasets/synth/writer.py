@@ -20,7 +20,7 @@ from datasets.synth.render import Subject, SynthScalp, render_scalp
 log = logging.getLogger(__name__)
 
 #: Bump whenever the drawing or labelling changes, so datasets say which generator made them.
-GENERATOR_VERSION = "1.0"
+GENERATOR_VERSION = "1.1"  # 1.1: hair shafts of exact real-valued width, shaded by distance
 DATASET_NAME = "synthetic"
 JPEG_QUALITY = 92
 #: Consecutive pictures share one synthetic subject, as a person gets several scope shots.

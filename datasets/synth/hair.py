@@ -11,7 +11,7 @@ even where hairs cross.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -32,10 +32,6 @@ MIN_WIDTH_PX, MAX_WIDTH_PX = 2.0, 12.0
 STEP_PX = 10.0
 #: cv2 drawing takes fixed-point coordinates: 4 fractional bits give sub-pixel placement.
 _SHIFT = 4
-#: Shading across a shaft, by the signed distance from its axis in half-widths (-1..1): the
-#: rim darkens by RIM_DARKENING, the specular streak sits at STREAK_AT with STREAK_SPREAD.
-RIM_DARKENING = 0.3
-STREAK_AT, STREAK_SPREAD = -0.45, 0.22
 #: Segments either side of the one a pixel was drawn by that are searched for its nearest point.
 _NEIGHBOURS = 2
 
@@ -64,6 +60,33 @@ class HairStyle:
         )
 
 
+@dataclass(frozen=True)
+class ShaftShading:
+    """How light falls across one shaft, by the signed distance from its axis in half-widths
+    (-1 at one edge, +1 at the other).
+
+    Under a scope's ring light a shaft is a glossy cylinder: its rim is darker (``rim``: the
+    share lost at the edge; grey and blond hairs look like tubes with dark outlines), and the
+    light's reflection runs along it as a bright streak at ``streak_at`` with width
+    ``streak_spread`` and strength ``gloss``. A wide, strong streak makes one shaft look like
+    two dark lines: the look the hair meter must not count twice.
+    """
+
+    rim: float = 0.3
+    streak_at: float = -0.45
+    streak_spread: float = 0.22
+    gloss: float = 0.3
+
+    @classmethod
+    def sample(cls, rng: np.random.Generator, glossy: bool) -> ShaftShading:
+        return cls(
+            rim=float(rng.uniform(0.1, 0.65)),
+            streak_at=float(rng.uniform(-0.6, 0.6)),
+            streak_spread=float(rng.uniform(0.12, 0.45)),
+            gloss=float(min(0.9, (0.6 if glossy else 0.3) * rng.uniform(0.3, 1.8))),
+        )
+
+
 @dataclass
 class Strand:
     """One hair shaft: polyline from the root outwards, in frame pixels."""
@@ -74,6 +97,7 @@ class Strand:
     in_thinning_patch: bool = False
     glossy: bool = False
     defocused: bool = False  # lifted off the skin, nearer the lens: drawn last and blurred
+    shading: ShaftShading = field(default_factory=ShaftShading)
 
 
 @dataclass
@@ -261,8 +285,9 @@ def _draw_strand(strand: Strand, hair_id: int, colour: np.ndarray, coverage: np.
         return
     alpha = np.clip(half + 0.5 - np.abs(signed), 0.0, 1.0)[:, None]
     across = np.clip(signed / half, -1.0, 1.0)  # -1..1 from one edge to the other
-    body = np.asarray(strand.rgb, np.float32)[None] * (1.0 - RIM_DARKENING * across[:, None] ** 4)
-    gloss = (0.6 if strand.glossy else 0.3) * np.exp(-(((across - STREAK_AT) / STREAK_SPREAD) ** 2))
+    light = strand.shading
+    body = np.asarray(strand.rgb, np.float32)[None] * (1.0 - light.rim * across[:, None] ** 4)
+    gloss = light.gloss * np.exp(-(((across - light.streak_at) / light.streak_spread) ** 2))
     shade = body + (1.0 - body) * gloss[:, None]
     colour[rows, cols] = colour[rows, cols] * (1.0 - alpha) + alpha * shade
     coverage[rows, cols] = alpha[:, 0] + coverage[rows, cols] * (1.0 - alpha[:, 0])

@@ -22,6 +22,7 @@ from datasets.synth.hair import (
     UNIT_SIZES,
     HairLayer,
     HairStyle,
+    ShaftShading,
     Strand,
     draw_hairs,
     grow_strand,
@@ -285,7 +286,7 @@ def _grow_hairs(
             points = _stop_at_core(points, thinning, margin, float(depths[i]))
         rgb = tuple(float(v) for v in np.clip(shades[i], 0.0, 1.0))
         strands.append(Strand(points, float(widths[i]), rgb, bool(in_patch[f]), bool(greasy[f]),  # type: ignore[arg-type]
-                              bool(defocused[i])))
+                              bool(defocused[i]), ShaftShading.sample(rng, bool(greasy[f]))))
     return [strands[i] for i in rng.permutation(n)]
 
 

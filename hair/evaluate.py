@@ -134,6 +134,10 @@ def evaluate_marks(meter: HairMeter, mark_files: list[Path], dataset: Path) -> d
     }
 
 
+def working_width_arg(text: str) -> int | str:
+    return text if text == "auto" else int(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -142,7 +146,8 @@ def main() -> None:
     p = sub.add_parser("marks")
     p.add_argument("--marks", type=Path, required=True)
     p.add_argument("--dataset", type=Path, required=True)
-    p.add_argument("--working-width", type=int, default=640)
+    p.add_argument("--working-width", type=working_width_arg, default="auto",
+                   help="frame width the meter works in: auto (per picture, the default) or 160-640 px")
     p = sub.add_parser("suggest-width", help="working width for a dataset, from its train pictures")
     p.add_argument("--dataset", type=Path, required=True)
     p.add_argument("--every", type=int, default=4, help="use every n-th train picture")

@@ -4,7 +4,11 @@
 :class:`HairMeasurement`; :meth:`HairMeasurement.to_dict` is the ``Analysis.hair`` record:
 
     {"count": 41, "density_per_cm2": 108.2, "thickness_um": {"median": 71.3, "p10": 48.0, "p90": 88.1},
-     "thin_ratio": 0.07, "units": "um", "um_per_px": 11.11}
+     "thin_ratio": 0.07, "units": "um", "um_per_px": 11.11,
+     "shafts": [{"paths": [[[12.0, 40.5], [80.0, 52.0]]], "width": 70.2, "thin": false}, ...]}
+
+``shafts`` holds every counted hair as the polylines (x, y in pixels of the analysed
+picture) it was traced along, with its width and whether it is thin: what the overlay draws.
 
 Without a scale (no ``um_per_px``, no magnification) widths stay in pixels
 (``"thickness_px"``, ``"units": "px"``) and density and the thin ratio are null, because
@@ -35,14 +39,17 @@ from hair.units import THIN_HAIR_UM
 
 #: Per-shaft width = this percentile of the widths read along its skeleton.
 WIDTH_QUANTILE = 40.0
+#: Shaft polylines in the record stay within this many frame pixels of the skeleton.
+SIMPLIFY_PX = 1.0
 
 
 @dataclass
 class HairMeasurement:
     """Hair count, thickness and density of one close-up (see the module doc for the record).
 
-    ``shafts`` (pixel paths in the measured image, per hair) and ``widths_px`` are kept for
-    drawing (:func:`hair.draw.draw_hairs`) and are not part of the record.
+    ``shafts`` (pixel paths in the measured frame, per hair) and ``widths_px`` are the raw
+    material; the record carries the shafts as polylines in the pixels of ``picture_shape``
+    (the analysed picture, which the frame was resized from).
     """
 
     count: int
@@ -53,6 +60,7 @@ class HairMeasurement:
     thin_um: float = THIN_HAIR_UM
     shafts: list[Shaft] = field(default_factory=list, repr=False)
     notes: list[str] = field(default_factory=list)
+    picture_shape: tuple[int, int] | None = None  # (h, w) the record's coordinates refer to; None = frame_shape
 
     @property
     def units(self) -> str:
@@ -92,6 +100,25 @@ class HairMeasurement:
         area = self.field_cm2
         return None if not area else round(self.count / area, 1)
 
+    def shaft_lines(self) -> list[dict[str, Any]]:
+        """Each hair as simplified polylines in picture pixels, with its width and thinness."""
+        frame_h, frame_w = self.frame_shape
+        picture_h, picture_w = self.picture_shape or self.frame_shape
+        sx, sy = (picture_w / frame_w, picture_h / frame_h) if frame_w and frame_h else (1.0, 1.0)
+        thin, widths = self.thin, self.widths
+        lines = []
+        for index, shaft in enumerate(self.shafts):
+            paths = []
+            for path in shaft.paths:
+                if len(path) < 2:
+                    continue
+                # Skeleton pixel chains, thinned to the points that keep them within a pixel.
+                chain = np.ascontiguousarray(path[:, ::-1], dtype=np.int32).reshape(-1, 1, 2)
+                points = cv2.approxPolyDP(chain, SIMPLIFY_PX, False).reshape(-1, 2).astype(np.float64)
+                paths.append([[round(float(x * sx), 1), round(float(y * sy), 1)] for x, y in points])
+            lines.append({"paths": paths, "width": round(float(widths[index]), 2), "thin": bool(thin[index])})
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         """The ``Analysis.hair`` record."""
         return {
@@ -101,6 +128,7 @@ class HairMeasurement:
             "thin_ratio": self.thin_ratio,
             "units": self.units,
             "um_per_px": None if self.um_per_px is None else round(float(self.um_per_px), 4),
+            "shafts": self.shaft_lines(),
         }
 
 

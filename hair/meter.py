@@ -65,10 +65,11 @@ class HairMeter:
             for Roboflow's 640 x 640 exports of 640 x 480 frames); None measures them as given.
         thin_um: thin-hair threshold in micrometres.
         params: shaft tracing settings.
-        working_width: width of the frame the network and the tracer work in. 640 suits
-            scopes near the generator's 55x (shafts 3-13 px across a 640 px frame); for strongly
-            magnifying scopes, whose shafts are 20-40 px across, a smaller working frame brings
-            them back to the widths the network learned (see :func:`suggest_working_width`).
+        working_width: width of the frame the network and the tracer work in, or ``"auto"``
+            (the default): chosen per picture from a quick look at it in a small frame
+            (:func:`working_width_for`). 640 suits scopes near the generator's 55x (shafts 2-12
+            px across a 640 px frame); for strongly magnifying scopes, whose shafts are 20-40 px
+            across, a smaller working frame brings them back to the widths the network learned.
             Results are always reported in pixels of the 640 px reference frame.
     """
 
@@ -78,15 +79,16 @@ class HairMeter:
         native_aspect: float | None = None,
         thin_um: float = THIN_HAIR_UM,
         params: TraceParams = TraceParams(),
-        working_width: int = FRAME_WIDTH,
+        working_width: int | str = "auto",
     ) -> None:
-        if not MIN_WORKING_WIDTH <= working_width <= FRAME_WIDTH:
-            raise ValueError(f"working_width must be {MIN_WORKING_WIDTH}-{FRAME_WIDTH} px, got {working_width}")
+        if working_width != "auto" and not (isinstance(working_width, int)
+                                            and MIN_WORKING_WIDTH <= working_width <= FRAME_WIDTH):
+            raise ValueError(f"working_width must be 'auto' or {MIN_WORKING_WIDTH}-{FRAME_WIDTH} px, got {working_width!r}")
         self.net = net.eval()
         self.native_aspect = native_aspect
         self.thin_um = float(thin_um)
         self.params = params
-        self.working_width = int(working_width)
+        self.working_width = working_width
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", **settings) -> HairMeter:
@@ -103,7 +105,10 @@ class HairMeter:
     def probabilities(self, rgb: np.ndarray) -> tuple[Frame, np.ndarray, np.ndarray]:
         """The working frame and its hair and centre-line probability maps (0 on blank margins)."""
         rgb = check_rgb(rgb)
-        frame = to_frame(rgb, self.working_width, self.native_aspect)
+        width = self.working_width
+        if width == "auto":
+            width = working_width_for(probe_shaft_width(self, rgb))
+        frame = to_frame(rgb, width, self.native_aspect)
         hair, centerline = self.net.probabilities(frame.rgb)
         top, bottom, left, right = scalp_window(frame.rgb)
         if (top, bottom, left, right) != (0, hair.shape[0], 0, hair.shape[1]):
@@ -151,7 +156,7 @@ class HairMeter:
         # um per pixel of the 640 px reference frame, in which everything is reported.
         reference_um_per_px = None if scale is None else scale * picture_width / FRAME_WIDTH
         top, bottom, left, right = scalp_window(frame.rgb)
-        return measure_hairs(
+        measurement = measure_hairs(
             hair > self.net.threshold,
             reference_um_per_px,
             centerline=centerline > self.net.centerline_threshold,
@@ -162,41 +167,48 @@ class HairMeter:
             width_level=self.net.threshold,
             px_scale=frame.px_scale,
         )
+        frame_h, frame_w = hair.shape
+        measurement.picture_shape = (round(frame_h / frame.scale_y), round(frame_w / frame.scale_x))
+        return measurement
 
 
 #: Working-frame suggestion: pictures are probed in a frame this wide; a dataset whose median
-#: shaft is wider than SCALE_TRIGGER_PX (reference px; the generator draws 3-13 px) is worked
+#: shaft is wider than SCALE_TRIGGER_PX (reference px; the generator draws 2-12 px) is worked
 #: on in a frame where that median becomes TRAINED_MEDIAN_WIDTH_PX, the median drawn width of
 #: the synthetic training scenes.
 PROBE_WIDTH = 224
 SCALE_TRIGGER_PX = 14.0
-TRAINED_MEDIAN_WIDTH_PX = 9.0
+TRAINED_MEDIAN_WIDTH_PX = 7.5
 MIN_WORKING_WIDTH = 160
 
 
-def suggest_working_width(meter: HairMeter, pictures: Iterable[np.ndarray]) -> tuple[int, float]:
-    """A working width for a whole dataset (one scope, one magnification) and the median
-    shaft width (reference px) it is based on.
+def probe_shaft_width(meter: HairMeter, rgb: np.ndarray) -> float | None:
+    """Median shaft width (reference px) of a picture seen in a frame ``PROBE_WIDTH`` wide,
+    where even very thick shafts are within what the network learned; None with < 2 hairs."""
+    probe = to_frame(rgb, PROBE_WIDTH, meter.native_aspect)
+    hair, centerline = meter.net.probabilities(probe.rgb)
+    rough = measure_hairs(hair > meter.net.threshold, None, centerline=centerline > meter.net.centerline_threshold,
+                          width_map=hair, params=meter.params, width_level=meter.net.threshold)
+    return float(np.median(rough.widths_px)) * probe.px_scale if rough.count >= 2 else None
 
-    Each picture is looked at in a frame a third of the size, where even very thick shafts
-    are within what the network learned; the median over the pictures of their median shaft
-    width decides. Use unlabelled pictures (a train split), not the ones you score on.
+
+def working_width_for(median_px: float | None) -> int:
+    """The working frame width in which a median shaft of ``median_px`` (reference px) becomes
+    about TRAINED_MEDIAN_WIDTH_PX; the 640 px frame up to SCALE_TRIGGER_PX or when unknown."""
+    if median_px is None or not np.isfinite(median_px) or median_px <= SCALE_TRIGGER_PX:
+        return FRAME_WIDTH
+    wanted = FRAME_WIDTH * TRAINED_MEDIAN_WIDTH_PX / median_px
+    return int(np.clip(round(wanted / 32) * 32, MIN_WORKING_WIDTH, FRAME_WIDTH))
+
+
+def suggest_working_width(meter: HairMeter, pictures: Iterable[np.ndarray]) -> tuple[int, float]:
+    """One working width for a whole dataset (one scope, one magnification) and the median
+    shaft width (reference px) it is based on: the median over the pictures of their
+    :func:`probe_shaft_width`. Use unlabelled pictures (a train split), not the ones you score on.
     """
-    widths = []
-    for rgb in pictures:
-        probe = to_frame(rgb, PROBE_WIDTH, meter.native_aspect)
-        hair, centerline = meter.net.probabilities(probe.rgb)
-        rough = measure_hairs(hair > meter.net.threshold, None, centerline=centerline > meter.net.centerline_threshold,
-                              width_map=hair, params=meter.params, width_level=meter.net.threshold)
-        if rough.count >= 2:
-            widths.append(float(np.median(rough.widths_px)) * probe.px_scale)
-    if not widths:
-        return FRAME_WIDTH, float("nan")
-    median = float(np.median(widths))
-    if median <= SCALE_TRIGGER_PX:
-        return FRAME_WIDTH, median
-    wanted = FRAME_WIDTH * TRAINED_MEDIAN_WIDTH_PX / median
-    return int(np.clip(round(wanted / 32) * 32, MIN_WORKING_WIDTH, FRAME_WIDTH)), median
+    widths = [w for w in (probe_shaft_width(meter, rgb) for rgb in pictures) if w is not None]
+    median = float(np.median(widths)) if widths else float("nan")
+    return working_width_for(median), median
 
 
 def scalp_window(rgb: np.ndarray, level: float = 235.0, spread: float = 10.0) -> tuple[int, int, int, int]:

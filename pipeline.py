@@ -64,11 +64,11 @@ class Stages:
         return out
 
 
-def load_stages(weights_dir: Path, device: str = "cpu", hair: str | Path | None = None) -> Stages:
+def load_stages(weights_dir: Path, device: str = "cpu", hair: str | Path | bool | None = None) -> Stages:
     """Load every stage from ``weights_dir``; a missing or mismatched file stops with its name.
 
-    ``hair`` is the hair meter's weight file: opt-in, because its counts are not yet accurate
-    enough on real close-ups to show by default (see hair/MODEL_CARD.md).
+    ``hair``: the hair meter's weight file; None takes ``hair.safetensors`` from
+    ``weights_dir`` when it is there (no meter when it is not), False runs without the meter.
     """
     from core.weights import WeightsError
     from detection import Detector
@@ -84,11 +84,12 @@ def load_stages(weights_dir: Path, device: str = "cpu", hair: str | Path | None 
     refiner = MaskRefiner.load(files[2], device=device)
     grader = SeverityGrader.load(files[3], device=device)
     meter = None
-    if hair:
+    hair_file = weights_dir / HAIR_WEIGHTS if hair is None else (Path(hair) if hair else None)
+    if hair_file is not None and (hair is not None or hair_file.is_file()):
         from hair import HairMeter
 
-        meter = HairMeter.load(Path(hair), device=device)
-        files.append(Path(hair))
+        meter = HairMeter.load(hair_file, device=device)
+        files.append(hair_file)
     stages = Stages(gate, detector, refiner, grader, meter, files)
     check_stages(stages, weights_dir)
     return stages
@@ -115,6 +116,8 @@ def check_stages(stages: Stages, weights_dir: Path) -> None:
             raise WeightsError(f"{weights_dir}/{name}.json has no 'normalization'; retrain or restore the file")
 
 
+#: The optional hair meter's weight file in a weights folder.
+HAIR_WEIGHTS = "hair.safetensors"
 WEIGHT_FILES = ("gate.safetensors", "detector.pt", "segmenter.safetensors", "classifier.safetensors")
 
 
@@ -124,8 +127,10 @@ class Pipeline:
     Stages, in order: the scalp gate (is it a scalp photo, which view), the detector and the
     box-prompted segmenter (close-ups only), the severity classifier (each grade reported only
     on the views its training labels came from: for the bundled weights the six indicators on
-    close-ups, Low/Mid/High and the LEVEL stage on head photos) and, when ``hair`` names its
-    weight file, the hair meter (hair count and shaft width on close-ups).
+    close-ups, Low/Mid/High and the LEVEL stage on head photos) and the hair meter (hair count,
+    shaft thickness, thin-hair share and density on close-ups) when its weights are there
+    (``hair``: see :func:`load_stages`). ``um_per_px`` or ``magnification`` give the hair
+    meter the scale of the pictures; without either it reports widths in pixels only.
 
     >>> pipeline = Pipeline()                                 # bundled weights/, CPU
     >>> analysis = pipeline.analyze("samples/closeup_01.jpg")  # doctest: +SKIP
@@ -133,9 +138,13 @@ class Pipeline:
     """
 
     def __init__(self, weights: str | Path | None = None, device: str = "cpu", conf: float | None = None,
-                 hair: str | Path | None = None, backend: str = "auto") -> None:
+                 hair: str | Path | bool | None = None, backend: str = "auto", um_per_px: float | None = None,
+                 magnification: float | None = None) -> None:
         from core.weights import DEFAULT_WEIGHTS_DIR
+        from hair.units import um_per_px_for
 
+        um_per_px_for(um_per_px, magnification)  # a bad scale stops here, with its reason
+        self.hair_scale = {"um_per_px": um_per_px, "magnification": magnification}
         self.weights_dir = Path(weights) if weights else DEFAULT_WEIGHTS_DIR
         self.device = device
         self.stages = load_stages(self.weights_dir, device=device, hair=hair)
@@ -246,7 +255,7 @@ class Pipeline:
         hair: dict[int, dict] = {}
         if stages.hair is not None and closeups:
             start = time.perf_counter()
-            hair = {i: stages.hair.measure(rgbs[i]).to_dict() for i in closeups}
+            hair = {i: stages.hair.measure(rgbs[i], **self.hair_scale).to_dict() for i in closeups}
             timed("hair", start)
 
         hashes = stages.hashes()
@@ -295,7 +304,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from batch.job import analyze_paths
     from tracking.cli import recorder_from_args
 
-    make = functools.partial(Pipeline, args.weights, args.device, args.conf, hair=args.hair, backend=args.backend)
+    make = functools.partial(pipeline_from_args, args, conf=args.conf)
     with recorder_from_args(args) as record:
         on_done = (lambda item, analysis, rgb: record(analysis, item.path, rgb)) if args.subject else None
         try:
@@ -418,7 +427,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from demo.app import launch
 
     print(f"scalpscope demo on http://{args.host}:{args.port} ({DISCLAIMER})")
-    launch(Pipeline(args.weights, args.device, backend=args.backend), host=args.host, port=args.port)
+    launch(pipeline_from_args(args), host=args.host, port=args.port)
     return 0
 
 
@@ -427,7 +436,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from demo.api import create_app
 
-    app = create_app(Pipeline(args.weights, args.device, backend=args.backend), max_upload_bytes=args.max_mb * 1024 * 1024)
+    app = create_app(pipeline_from_args(args), max_upload_bytes=args.max_mb * 1024 * 1024)
     print(f"scalpscope API on http://{args.host}:{args.port} (OpenAPI docs at /docs)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
@@ -504,12 +513,30 @@ def _add_stage_cli(parser: argparse.ArgumentParser, module: str) -> None:
 
 
 # --------------------------------------------------------------------------- parser
-def add_model_options(parser: argparse.ArgumentParser) -> None:
-    """``--weights``, ``--device`` and ``--backend``: which models run, where, on which engine."""
+def add_model_options(parser: argparse.ArgumentParser, hair: bool = True) -> None:
+    """Which models run, where, on which engine, and (``hair``) the hair meter's weights and scale."""
     parser.add_argument("--weights", type=Path, help="weights folder (default: the bundled weights/)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
                         help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
+    if not hair:
+        return
+    parser.add_argument("--hair", type=Path, metavar="HAIR.safetensors",
+                        help="hair-meter weight file (default: hair.safetensors in the weights folder, when there)")
+    parser.add_argument("--no-hair", action="store_true", help="do not count hairs or measure their thickness")
+    scale = parser.add_mutually_exclusive_group()
+    scale.add_argument("--um-per-px", type=float, metavar="UM",
+                       help="micrometres per pixel of your close-ups (calibrate once per scope); gives hair widths "
+                            "in um, density per cm2 and the thin-hair share")
+    scale.add_argument("--magnification", type=float, metavar="X",
+                       help="your trichoscope's nominal magnification (e.g. 50): an approximate scale preset "
+                            "(hair/units.py) when you have no calibration")
+
+
+def pipeline_from_args(args: argparse.Namespace, **options: object) -> Pipeline:
+    """The Pipeline the model options of :func:`add_model_options` describe."""
+    return Pipeline(args.weights, args.device, hair=False if args.no_hair else args.hair, backend=args.backend,
+                    um_per_px=args.um_per_px, magnification=args.magnification, **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -530,9 +557,6 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--no-overlay", action="store_true", help="skip the overlay PNGs (faster)")
     analyze.add_argument("--executor", choices=["local", "ray"], default="local", help="ray shards the work over a Ray cluster")
     analyze.add_argument("--shards", type=int, help="number of Ray tasks (default: the cluster's CPUs)")
-    analyze.add_argument("--hair", type=Path, metavar="HAIR.safetensors",
-                         help="also count hairs and measure shaft width on close-ups with this hair-meter weight file "
-                              "(opt-in, experimental: see hair/MODEL_CARD.md)")
     add_model_options(analyze)
     analyze.set_defaults(handler=cmd_analyze)
     from tracking.cli import add_tracking_commands
@@ -547,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     evaluate.add_argument("--batch", type=int, default=8)
     evaluate.add_argument("--compare", type=Path, metavar="OTHER_METRICS.json", help="print a delta table against another run")
-    add_model_options(evaluate)
+    add_model_options(evaluate, hair=False)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     train = sub.add_parser("train", help="train a stage on a dataset folder, or every stage ('train all')")

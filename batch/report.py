@@ -24,12 +24,16 @@ from core.taxonomy import HAIR_LOSS_GRADES, INDICATOR_GRADE_NAMES, INDICATORS
 MAX_THUMBNAILS = 240
 THUMB_SIDE = 260
 
+#: Hair measurements (close-ups, when the hair meter runs); ``hair_thickness_units`` says um or px.
+HAIR_COLUMNS = ["hair_count", "hair_density_per_cm2", "hair_thickness_median", "hair_thickness_p10",
+                "hair_thickness_p90", "hair_thickness_units", "hair_thin_ratio"]
 #: The overall Low/Mid/High grade is ``overall_*``; ``hair_loss_*`` is the 0-3 indicator.
 SUMMARY_COLUMNS = [
     "image", "is_scalp", "scalp_score", "view", "view_confidence", "overall_hair_loss",
     *[f"overall_p_{g}" for g in HAIR_LOSS_GRADES],
     *[c for n in INDICATORS for c in (f"{n}_grade", *[f"{n}_p{g}" for g in range(4)])],
-    "native_stage", "n_regions", "affected_fraction", "notes",
+    "native_stage", "n_regions", "affected_fraction",
+    *HAIR_COLUMNS, "notes",
 ]
 
 
@@ -53,7 +57,25 @@ def summary_row(image: str, analysis: Analysis) -> dict[str, object]:
         row[f"{name}_grade"] = "" if result is None else result.grade
         for g in range(4):
             row[f"{name}_p{g}"] = "" if result is None else round(result.probs[g], 4)
+    row.update(hair_cells(analysis.hair))
     return row
+
+
+def hair_cells(record: dict | None) -> dict[str, object]:
+    """The HAIR_COLUMNS of one picture (empty cells when the meter did not run or saw no hair)."""
+    if not record:
+        return dict.fromkeys(HAIR_COLUMNS, "")
+    thickness = record.get(f"thickness_{record['units']}") or {}
+
+    def cell(value: object) -> object:
+        return "" if value is None else value
+
+    return {
+        "hair_count": record["count"], "hair_density_per_cm2": cell(record.get("density_per_cm2")),
+        "hair_thickness_median": cell(thickness.get("median")), "hair_thickness_p10": cell(thickness.get("p10")),
+        "hair_thickness_p90": cell(thickness.get("p90")), "hair_thickness_units": record["units"],
+        "hair_thin_ratio": cell(record.get("thin_ratio")),
+    }
 
 
 def write_summary_csv(rows: Sequence[tuple[str, Analysis]], path: Path) -> None:

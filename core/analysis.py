@@ -169,6 +169,8 @@ class Analysis:
         if self.indicators:
             parts.append(", ".join(raised) if raised else "all indicators good")
         parts.append(f"{len(self.regions)} regions")
+        if self.hair and self.hair.get("count") is not None:
+            parts.append(hair_label(self.hair))
         return " | ".join(parts)
 
     # --------------------------------------------------------------------- overlay
@@ -177,6 +179,19 @@ class Analysis:
         from core.overlay import draw_analysis
 
         return draw_analysis(self, rgb, legend=legend)
+
+
+def hair_label(record: dict[str, Any]) -> str:
+    """One line for people from an ``Analysis.hair`` record: ``41 hairs, median 71 um, thin 7%, 108/cm2``."""
+    thickness = record[f"thickness_{record['units']}"]["median"]
+    parts = [f"{record['count']} hairs"]
+    if thickness is not None:
+        parts.append(f"median {thickness:.0f} {record['units']}")  # ASCII: the built-in font has no µ
+    if record.get("thin_ratio") is not None:
+        parts.append(f"thin {100 * record['thin_ratio']:.0f}%")
+    if record.get("density_per_cm2") is not None:
+        parts.append(f"{record['density_per_cm2']:.0f}/cm2")
+    return ", ".join(parts)
 
 
 def grade_color(region: RegionResult, analysis: Analysis) -> tuple[int, int, int]:
@@ -196,6 +211,7 @@ __all__ = [
     "GradeResult",
     "RegionResult",
     "grade_color",
+    "hair_label",
     "mask_to_rle",
     "rle_to_mask",
 ]

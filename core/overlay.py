@@ -26,19 +26,6 @@ def _font(size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=max(9, size))
 
 
-def hair_label(record: dict) -> str:
-    """One line for people from an ``Analysis.hair`` record: ``41 hairs, median 71 um, thin 7%, 108/cm2``."""
-    thickness = record[f"thickness_{record['units']}"]["median"]
-    parts = [f"{record['count']} hairs"]
-    if thickness is not None:
-        parts.append(f"median {thickness:.0f} {record['units']}")  # ASCII: the built-in font has no µ
-    if record.get("thin_ratio") is not None:
-        parts.append(f"thin {100 * record['thin_ratio']:.0f}%")
-    if record.get("density_per_cm2") is not None:
-        parts.append(f"{record['density_per_cm2']:.0f}/cm2")
-    return ", ".join(parts)
-
-
 def draw_hair_shafts(draw: ImageDraw.ImageDraw, record: dict, scale_x: float, scale_y: float, unit: float) -> None:
     """Trace every counted hair of a record (thin ones in magenta, a little thicker)."""
     for shaft in record.get("shafts") or []:
@@ -50,7 +37,7 @@ def draw_hair_shafts(draw: ImageDraw.ImageDraw, record: dict, scale_x: float, sc
 
 
 def draw_analysis(analysis: Analysis, rgb: np.ndarray, legend: bool = True) -> np.ndarray:
-    from core.analysis import DISCLAIMER, GRADE_COLORS, HAIR_LOSS_COLORS, SHORT_NAMES, grade_color
+    from core.analysis import DISCLAIMER, GRADE_COLORS, HAIR_LOSS_COLORS, SHORT_NAMES, grade_color, hair_label
 
     base = np.asarray(rgb, dtype=np.float32).copy()
     height, width = base.shape[:2]

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from core.analysis import DISCLAIMER, GRADE_COLORS, SHORT_NAMES, Analysis
+from core.analysis import DISCLAIMER, GRADE_COLORS, SHORT_NAMES, Analysis, hair_label
 from core.images import ImageError, LoadedImage, load_image
 from core.taxonomy import HAIR_LOSS_GRADES, INDICATOR_GRADE_NAMES, INDICATORS
 from demo.advice import AGE_BANDS, FREQUENCIES, SEXES, Profile, advise
@@ -73,7 +73,11 @@ def status_text(analysis: Analysis) -> str:
     view = "trichoscope close-up" if analysis.view == "closeup" else "photo of the head"
     count = len(analysis.regions)
     text = f"**Seen as:** {view} ({(analysis.view_confidence or 0):.0%} sure) · {count} area{'' if count == 1 else 's'} marked"
-    return "\n\n".join([text, *(f"_{html.escape(note[0].upper() + note[1:])}._" for note in analysis.notes)])
+    lines = [text]
+    if analysis.hair and analysis.hair.get("count") is not None:
+        scale = "" if analysis.hair.get("units") == "um" else " (widths in pixels: start the demo with --magnification or --um-per-px for micrometres and density)"
+        lines.append(f"**Hairs:** {html.escape(hair_label(analysis.hair))}{scale}")
+    return "\n\n".join([*lines, *(f"_{html.escape(note[0].upper() + note[1:])}._" for note in analysis.notes)])
 
 
 class DemoBackend:

@@ -286,7 +286,7 @@ def evaluate(dataset: Path, out: Path, split: str = "val", weights: Path | None 
     if pipeline is None:
         from pipeline import Pipeline
 
-        pipeline = Pipeline(weights, device, backend=backend)
+        pipeline = Pipeline(weights, device, backend=backend, hair=False)
     preflight(folder, samples, pipeline.stages)
     out = Path(out)
     plots = out / "plots"

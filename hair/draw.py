@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from core.overlay import HAIR_COLOR, THIN_COLOR, draw_hair_shafts, hair_label
+from core.analysis import hair_label
+from core.overlay import HAIR_COLOR, THIN_COLOR, draw_hair_shafts
 from hair.measure import HairMeasurement
 
 __all__ = ["HAIR_COLOR", "THIN_COLOR", "draw_hairs", "hair_label"]

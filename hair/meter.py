@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 
+from core.weights import short_hash
 from hair.measure import HairMeasurement, measure_hairs
 from hair.model import HairNet, check_rgb
 from hair.shafts import TraceParams
@@ -101,6 +102,11 @@ class HairMeter:
     @property
     def config(self) -> dict:
         return getattr(self.net, "weights_config", self.net.config())
+
+    @property
+    def sha256(self) -> str:
+        """``sha256:<hex>`` of the weight file (what every Analysis records); empty when untrained."""
+        return short_hash(self.config)
 
     def probabilities(self, rgb: np.ndarray) -> tuple[Frame, np.ndarray, np.ndarray]:
         """The working frame and its hair and centre-line probability maps (0 on blank margins)."""

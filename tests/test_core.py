@@ -223,3 +223,21 @@ def test_overlay_tints_the_mask_and_adds_a_legend():
     assert np.abs(inside - 128).sum() > 30 and np.abs(outside - 128).sum() == 0
     declined = _analysis(is_scalp=False).plot(rgb, legend=False)
     assert declined.shape == rgb.shape and declined.mean() < 128  # shaded, with the refusal text
+
+
+def test_overlay_draws_the_hair_record_and_the_summary_names_it():
+    from core.analysis import Analysis
+    from core.overlay import HAIR_COLOR, THIN_COLOR
+
+    analysis = _analysis()
+    analysis.hair = {"count": 2, "density_per_cm2": 150.0, "thickness_um": {"median": 50.0, "p10": 25.0, "p90": 70.0},
+                     "thin_ratio": 0.5, "units": "um", "um_per_px": 10.0,
+                     "shafts": [{"paths": [[[2.0, 40.0], [60.0, 40.0]]], "width": 70.0, "thin": False},
+                                {"paths": [[[5.0, 5.0], [5.0, 30.0]]], "width": 25.0, "thin": True}]}
+    assert Analysis.from_json(analysis.to_json()) == analysis
+    assert "2 hairs, median 50 um, thin 50%, 150/cm2" in analysis.summary()
+    rgb = np.full((96, 128, 3), 128, np.uint8)  # drawn on a picture twice the analysed size
+    overlay = analysis.plot(rgb, legend=False)
+    assert (overlay[80, 20:100] == HAIR_COLOR).all(axis=1).sum() >= 60
+    assert (overlay[20:50, 10] == THIN_COLOR).all(axis=1).sum() >= 20
+    assert (overlay[60, 60] == 128).all()  # nothing drawn between the hairs

@@ -288,3 +288,29 @@ def test_hand_marked_real_close_ups(meter: HairMeter) -> None:
     assert scores["width_median_abs_relative_error"] <= 0.35
     ratios = [image["count"] / image["count_sure"] for image in scores["per_image"]]
     assert 0.8 <= float(np.mean(ratios)) <= 3.5
+
+
+def test_record_shafts_are_polylines_in_picture_pixels() -> None:
+    # Traced in a frame half the picture's size: the record's points are the picture's pixels.
+    mask = band((120, 200), (10, 60), (190, 60), 7)
+    measurement = measure_hairs(mask, um_per_px=10.0)
+    measurement.picture_shape = (240, 400)
+    (shaft,) = measurement.to_dict()["shafts"]
+    points = np.concatenate([np.asarray(p) for p in shaft["paths"]])
+    assert len(points) <= 6  # a straight skeleton simplifies to a few points
+    assert np.allclose(points[:, 1], 120, atol=2.5) and points[:, 0].min() < 40 and points[:, 0].max() > 360
+    assert shaft["width"] == pytest.approx(70, abs=10) and shaft["thin"] is False
+    json.dumps(measurement.to_dict())
+
+
+def test_summary_csv_has_the_hair_columns() -> None:
+    from batch.report import HAIR_COLUMNS, SUMMARY_COLUMNS, hair_cells
+
+    assert set(HAIR_COLUMNS) <= set(SUMMARY_COLUMNS)
+    record = measure_hairs(band((100, 200), (10, 50), (190, 50), 7), um_per_px=10.0).to_dict()
+    cells = hair_cells(record)
+    assert cells["hair_count"] == 1 and cells["hair_thickness_units"] == "um"
+    assert cells["hair_thickness_median"] == record["thickness_um"]["median"]
+    assert hair_cells(None) == dict.fromkeys(HAIR_COLUMNS, "")
+    pixels = hair_cells(measure_hairs(band((100, 200), (10, 50), (190, 50), 7)).to_dict())
+    assert pixels["hair_thickness_units"] == "px" and pixels["hair_density_per_cm2"] == "" and pixels["hair_thin_ratio"] == ""

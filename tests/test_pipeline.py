@@ -276,3 +276,27 @@ def test_train_all_recipe_parses_and_resumes_finished_stages(tmp_path, capsys):
     for stage, (_, _, _, files) in cli.RECIPE.items():
         for name in files:
             assert (out / name).read_text() == f"{stage}:{name}"
+
+
+def test_close_ups_get_hair_measurements_when_the_meter_is_there(pipeline, tmp_path):
+    """The plumbing, with an untrained hair net: record, scale, sha256, CSV; head photos get none."""
+    import copy
+    import dataclasses
+
+    from batch.report import summary_row
+    from hair import HairMeter, HairNet
+
+    HairNet(pretrained=False, decoder_channels=(32, 16, 16, 8, 8)).save(tmp_path / "hair.safetensors")
+    meter = HairMeter.load(tmp_path, working_width=320)
+    with_hair = copy.copy(pipeline)
+    with_hair.stages = dataclasses.replace(pipeline.stages, hair=meter, files=[*pipeline.stages.files, tmp_path / "hair.safetensors"])
+    with_hair.hair_scale = {"um_per_px": 8.0, "magnification": None}
+    closeup, head = with_hair.analyze(CLOSEUPS[0]), with_hair.analyze(HEADS[1])
+    assert closeup.hair is not None and closeup.hair["units"] == "um" and closeup.hair["um_per_px"] == 8.0
+    assert {"count", "thickness_um", "thin_ratio", "density_per_cm2", "shafts"} <= set(closeup.hair)
+    assert closeup.models["hair"] == meter.sha256 and len(meter.sha256) == len("sha256:") + 64
+    assert "hair" in closeup.timing_ms
+    assert head.hair is None
+    assert summary_row("c.jpg", closeup)["hair_count"] == closeup.hair["count"]
+    with pytest.raises(ValueError, match="magnification must be positive"):
+        type(pipeline)(hair=False, magnification=-5)

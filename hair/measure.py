@@ -39,6 +39,8 @@ from hair.units import THIN_HAIR_UM
 
 #: Per-shaft width = this percentile of the widths read along its skeleton.
 WIDTH_QUANTILE = 40.0
+#: Shafts shorter than this many times their width are not counted.
+MIN_LENGTH_WIDTHS = 1.5
 #: Shaft polylines in the record stay within this many frame pixels of the skeleton.
 SIMPLIFY_PX = 1.0
 
@@ -160,12 +162,24 @@ def measure_hairs(
     """
     mask = np.asarray(mask, bool)
     shafts = trace_shafts(mask if centerline is None else np.asarray(centerline, bool), params)
-    widths = shaft_widths(shafts, mask if width_map is None else width_map, width_level) * px_scale
+    widths = shaft_widths(shafts, mask if width_map is None else width_map, width_level)
+    # A "hair" shorter than it is wide is a fragment (a blob, a broken-off piece of a thick
+    # shaft's rim): as in the synthetic truth, a countable hair shows some length of shaft.
+    # A hair peeking in at the frame's edge may show only its tip: that one still counts.
+    keep = np.array([shaft.length_px >= MIN_LENGTH_WIDTHS * width or _at_border(shaft, mask.shape)
+                     for shaft, width in zip(shafts, widths)], bool)
+    shafts, widths = [s for s, k in zip(shafts, keep) if k], widths[keep] * px_scale
     notes = [] if um_per_px is not None else [
         "hair widths in pixels: no um_per_px or magnification given, so density and thin-hair ratio are not reported"
     ]
     area = int(round((mask.size if field_px is None else field_px) * px_scale * px_scale))
     return HairMeasurement(len(shafts), widths, um_per_px, area, mask.shape, thin_um, shafts, notes)
+
+
+def _at_border(shaft: Shaft, shape: tuple[int, int], margin: int = 3) -> bool:
+    points = np.concatenate(shaft.paths)
+    return bool((points.min(axis=0) < margin).any() or (points[:, 0] >= shape[0] - margin).any()
+                or (points[:, 1] >= shape[1] - margin).any())
 
 
 def shaft_widths(shafts: list[Shaft], hair: np.ndarray, level: float = 0.5) -> np.ndarray:

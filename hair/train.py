@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from hair.augment import photometric
-from hair.meter import FRAME_WIDTH, to_frame
+from hair.meter import FRAME_WIDTH, HairMeter
 from hair.model import HairNet
 from hair.training_data import IGNORE, Crop, load_scene, pseudo_crop, sample_zoom, zoomed_crop
 
@@ -201,6 +201,7 @@ def make_pseudo_labels(net: HairNet, dataset: Path, out: Path, split: str = "tra
         raise ValueError("self-training may only use the train split; val and test stay unseen")
     folder = DatasetFolder.load(dataset)
     samples = folder.split("train")
+    meter = HairMeter(net, native_aspect=SCALP_DATA_ASPECT)
     out.mkdir(parents=True, exist_ok=True)
     for sample in tqdm(samples, desc="pseudo-labels", unit="img"):
         target = out / (Path(sample.image).stem + ".npz")
@@ -210,8 +211,9 @@ def make_pseudo_labels(net: HairNet, dataset: Path, out: Path, split: str = "tra
         if bgr is None:
             log.warning("cannot read %s; skipped", folder.image_path(sample))
             continue
-        frame = to_frame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), FRAME_WIDTH, SCALP_DATA_ASPECT)
-        hair, centerline = net.probabilities(frame.rgb)
+        # The frame the meter will work in (its per-picture working width), so the real crops
+        # are learned at the scale they are measured at.
+        frame, hair, centerline = meter.probabilities(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         np.savez_compressed(target, rgb=frame.rgb, hair=np.round(hair * 255).astype(np.uint8),
                             centerline=np.round(centerline * 255).astype(np.uint8))
     return len(samples)

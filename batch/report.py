@@ -27,6 +27,8 @@ THUMB_SIDE = 260
 #: Hair measurements (close-ups, when the hair meter runs); ``hair_thickness_units`` says um or px.
 HAIR_COLUMNS = ["hair_count", "hair_density_per_cm2", "hair_thickness_median", "hair_thickness_p10",
                 "hair_thickness_p90", "hair_thickness_units", "hair_thin_ratio"]
+#: Hair-count bins of the report's overview chart.
+HAIR_COUNT_BINS = {"0-9": (0, 9), "10-29": (10, 29), "30-59": (30, 59), "60+": (60, 10**9)}
 #: The overall Low/Mid/High grade is ``overall_*``; ``hair_loss_*`` is the 0-3 indicator.
 SUMMARY_COLUMNS = [
     "image", "is_scalp", "scalp_score", "view", "view_confidence", "overall_hair_loss",
@@ -158,6 +160,10 @@ def write_report_html(
         _bar_chart("Hair-loss grade", {g: sum(a.hair_loss is not None and a.hair_loss.grade == g for a in graded) for g in HAIR_LOSS_GRADES}, HAIR_LOSS_COLORS),
         _bar_chart("View", dict(Counter(a.view or "unknown" for a in graded)), {}),
     ]
+    measured = [a.hair["count"] for a in graded if a.hair and a.hair.get("count") is not None]
+    if measured:
+        bins = {label: sum(low <= c <= high for c in measured) for label, (low, high) in HAIR_COUNT_BINS.items()}
+        charts.append(_bar_chart("Hairs counted (close-ups)", bins, {}))
     for name in INDICATORS:
         counts = Counter(int(a.indicators[name].grade) for a in graded if name in a.indicators)
         if counts:

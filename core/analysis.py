@@ -184,7 +184,7 @@ class Analysis:
 def hair_label(record: dict[str, Any]) -> str:
     """One line for people from an ``Analysis.hair`` record: ``41 hairs, median 71 um, thin 7%, 108/cm2``."""
     thickness = record[f"thickness_{record['units']}"]["median"]
-    parts = [f"{record['count']} hairs"]
+    parts = [f"{record['count']} hair{'' if record['count'] == 1 else 's'}"]
     if thickness is not None:
         parts.append(f"median {thickness:.0f} {record['units']}")  # ASCII: the built-in font has no µ
     if record.get("thin_ratio") is not None:

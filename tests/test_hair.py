@@ -303,8 +303,9 @@ def test_record_shafts_are_polylines_in_picture_pixels() -> None:
     json.dumps(measurement.to_dict())
 
 
-def test_summary_csv_has_the_hair_columns() -> None:
-    from batch.report import HAIR_COLUMNS, SUMMARY_COLUMNS, hair_cells
+def test_summary_csv_and_report_show_hair_measurements(tmp_path: Path) -> None:
+    from batch.report import HAIR_COLUMNS, SUMMARY_COLUMNS, hair_cells, write_report_html
+    from core.analysis import Analysis
 
     assert set(HAIR_COLUMNS) <= set(SUMMARY_COLUMNS)
     record = measure_hairs(band((100, 200), (10, 50), (190, 50), 7), um_per_px=10.0).to_dict()
@@ -314,3 +315,6 @@ def test_summary_csv_has_the_hair_columns() -> None:
     assert hair_cells(None) == dict.fromkeys(HAIR_COLUMNS, "")
     pixels = hair_cells(measure_hairs(band((100, 200), (10, 50), (190, 50), 7)).to_dict())
     assert pixels["hair_thickness_units"] == "px" and pixels["hair_density_per_cm2"] == "" and pixels["hair_thin_ratio"] == ""
+    analysis = Analysis("a.jpg", (200, 100), True, 0.9, view="closeup", view_confidence=0.9, hair=record)
+    page = write_report_html([("a.jpg", analysis)], [], tmp_path, {}).read_text()
+    assert "Hairs counted (close-ups)" in page and "1 hair, median 70 um" in page

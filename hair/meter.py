@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from scipy import ndimage
+from skimage.morphology import skeletonize
 
 from core.weights import short_hash
 from hair.measure import HairMeasurement, measure_hairs
@@ -67,8 +69,8 @@ class HairMeter:
         thin_um: thin-hair threshold in micrometres.
         params: shaft tracing settings.
         working_width: width of the frame the network and the tracer work in, or ``"auto"``
-            (the default): chosen per picture from a quick look at it in a small frame
-            (:func:`working_width_for`). 640 suits scopes near the generator's 55x (shafts 2-12
+            (the default): chosen per picture from its median shaft width in the 640 px frame
+            (see :meth:`probabilities`). 640 suits scopes near the generator's 55x (shafts 2-12
             px across a 640 px frame); for strongly magnifying scopes, whose shafts are 20-40 px
             across, a smaller working frame brings them back to the widths the network learned.
             Results are always reported in pixels of the 640 px reference frame.
@@ -109,11 +111,20 @@ class HairMeter:
         return short_hash(self.config)
 
     def probabilities(self, rgb: np.ndarray) -> tuple[Frame, np.ndarray, np.ndarray]:
-        """The working frame and its hair and centre-line probability maps (0 on blank margins)."""
+        """The working frame and its hair and centre-line probability maps (0 on blank margins).
+
+        With ``working_width="auto"`` the picture is first seen in the 640 px frame; when its
+        shafts are wider there than the network learned (median above SCALE_TRIGGER_PX), it is
+        seen again in the frame where the median becomes TRAINED_MEDIAN_WIDTH_PX.
+        """
         rgb = check_rgb(rgb)
-        width = self.working_width
-        if width == "auto":
-            width = working_width_for(probe_shaft_width(self, rgb))
+        if self.working_width != "auto":
+            return self._frame_maps(rgb, self.working_width)
+        frame, hair, centerline = self._frame_maps(rgb, FRAME_WIDTH)
+        width = working_width_for(median_shaft_width(hair > self.net.threshold))
+        return (frame, hair, centerline) if width == FRAME_WIDTH else self._frame_maps(rgb, width)
+
+    def _frame_maps(self, rgb: np.ndarray, width: int) -> tuple[Frame, np.ndarray, np.ndarray]:
         frame = to_frame(rgb, width, self.native_aspect)
         hair, centerline = self.net.probabilities(frame.rgb)
         top, bottom, left, right = scalp_window(frame.rgb)
@@ -178,24 +189,24 @@ class HairMeter:
         return measurement
 
 
-#: Working-frame suggestion: pictures are probed in a frame this wide; a dataset whose median
-#: shaft is wider than SCALE_TRIGGER_PX (reference px; the generator draws 2-12 px) is worked
-#: on in a frame where that median becomes TRAINED_MEDIAN_WIDTH_PX, the median drawn width of
-#: the synthetic training scenes.
-PROBE_WIDTH = 224
+#: Working frame: a picture whose median shaft is wider than SCALE_TRIGGER_PX in the 640 px
+#: frame (the generator draws 2-12 px; training zooms reach about 3x) is worked on in a frame
+#: where that median becomes TRAINED_MEDIAN_WIDTH_PX, the median width of the synthetic scenes.
 SCALE_TRIGGER_PX = 14.0
 TRAINED_MEDIAN_WIDTH_PX = 7.5
 MIN_WORKING_WIDTH = 160
+#: Shafts are sampled for the median width only where the mask is at least this many px.
+MIN_SHAFT_PIXELS = 50
 
 
-def probe_shaft_width(meter: HairMeter, rgb: np.ndarray) -> float | None:
-    """Median shaft width (reference px) of a picture seen in a frame ``PROBE_WIDTH`` wide,
-    where even very thick shafts are within what the network learned; None with < 2 hairs."""
-    probe = to_frame(rgb, PROBE_WIDTH, meter.native_aspect)
-    hair, centerline = meter.net.probabilities(probe.rgb)
-    rough = measure_hairs(hair > meter.net.threshold, None, centerline=centerline > meter.net.centerline_threshold,
-                          width_map=hair, params=meter.params, width_level=meter.net.threshold)
-    return float(np.median(rough.widths_px)) * probe.px_scale if rough.count >= 2 else None
+def median_shaft_width(mask: np.ndarray) -> float | None:
+    """Median shaft width (px) of a hair mask: twice the distance to the edge along its skeleton
+    (quick: no tracing); None when there is hardly any hair."""
+    if mask.sum() < MIN_SHAFT_PIXELS:
+        return None
+    skeleton = skeletonize(mask)
+    values = ndimage.distance_transform_edt(mask)[skeleton]
+    return float(2.0 * np.median(values)) if len(values) else None
 
 
 def working_width_for(median_px: float | None) -> int:
@@ -209,10 +220,15 @@ def working_width_for(median_px: float | None) -> int:
 
 def suggest_working_width(meter: HairMeter, pictures: Iterable[np.ndarray]) -> tuple[int, float]:
     """One working width for a whole dataset (one scope, one magnification) and the median
-    shaft width (reference px) it is based on: the median over the pictures of their
-    :func:`probe_shaft_width`. Use unlabelled pictures (a train split), not the ones you score on.
+    shaft width (reference px) it is based on: the median over the pictures of their median
+    shaft width in the 640 px frame. Use unlabelled pictures (a train split), not scored ones.
     """
-    widths = [w for w in (probe_shaft_width(meter, rgb) for rgb in pictures) if w is not None]
+    widths = []
+    for rgb in pictures:
+        _, hair, _ = meter._frame_maps(check_rgb(rgb), FRAME_WIDTH)
+        width = median_shaft_width(hair > meter.net.threshold)
+        if width is not None:
+            widths.append(width)
     median = float(np.median(widths)) if widths else float("nan")
     return working_width_for(median), median
 

@@ -113,16 +113,18 @@ class HairMeter:
     def probabilities(self, rgb: np.ndarray) -> tuple[Frame, np.ndarray, np.ndarray]:
         """The working frame and its hair and centre-line probability maps (0 on blank margins).
 
-        With ``working_width="auto"`` the picture is first seen in the 640 px frame; when its
-        shafts are wider there than the network learned (median above SCALE_TRIGGER_PX), it is
-        seen again in the frame where the median becomes TRAINED_MEDIAN_WIDTH_PX.
+        With ``working_width="auto"`` the picture is first looked at in a PROBE_WIDTH frame for
+        its median shaft width; when that is wider than the network learned (above
+        SCALE_TRIGGER_PX in 640 px frame pixels), it is measured in the frame where the median
+        becomes TRAINED_MEDIAN_WIDTH_PX, else in the 640 px frame.
         """
         rgb = check_rgb(rgb)
-        if self.working_width != "auto":
-            return self._frame_maps(rgb, self.working_width)
-        frame, hair, centerline = self._frame_maps(rgb, FRAME_WIDTH)
-        width = working_width_for(median_shaft_width(hair > self.net.threshold))
-        return (frame, hair, centerline) if width == FRAME_WIDTH else self._frame_maps(rgb, width)
+        width = self.working_width
+        if width == "auto":
+            probe, hair, _ = self._frame_maps(rgb, PROBE_WIDTH)
+            median = median_shaft_width(hair > self.net.threshold)
+            width = working_width_for(None if median is None else median * probe.px_scale)
+        return self._frame_maps(rgb, width)
 
     def _frame_maps(self, rgb: np.ndarray, width: int) -> tuple[Frame, np.ndarray, np.ndarray]:
         frame = to_frame(rgb, width, self.native_aspect)
@@ -189,9 +191,14 @@ class HairMeter:
         return measurement
 
 
-#: Working frame: a picture whose median shaft is wider than SCALE_TRIGGER_PX in the 640 px
-#: frame (the generator draws 2-12 px; training zooms reach about 3x) is worked on in a frame
+#: Working frame: a picture whose median shaft is wider than SCALE_TRIGGER_PX (640 px frame
+#: pixels; the generator draws 2-12 px, training zooms reach about 3x) is worked on in a frame
 #: where that median becomes TRAINED_MEDIAN_WIDTH_PX, the median width of the synthetic scenes.
+#: The width is read in a PROBE_WIDTH frame: at 640 px the network splits very thick real
+#: shafts into their two dark rims, which reads them as thin (seen on scalp-data *train*
+#: pictures: their median grows from 12-14 px at 640 to 14-19 px at 480, while synthetic
+#: scenes read the same at both); at 480 px synthetic 5-10 px shafts still read 7.5-11 px.
+PROBE_WIDTH = 480
 SCALE_TRIGGER_PX = 14.0
 TRAINED_MEDIAN_WIDTH_PX = 7.5
 MIN_WORKING_WIDTH = 160

@@ -92,7 +92,9 @@ def validate(net: HairNet, scenes: list) -> dict[str, float]:
 class SceneBank:
     """Synthetic scenes held in memory (about 1.3 MB each) for random crops."""
 
-    def __init__(self, folder: Path, limit: int | None = None) -> None:
+    def __init__(self, folder: Path, limit: int | None = None, zoom: tuple[float, float] = (0.6, 3.0),
+                 native_share: float = 0.35) -> None:
+        self.zoom, self.native_share = zoom, native_share
         paths = sorted(folder.glob("scene_*.npz"))[:limit]
         if not paths:
             raise FileNotFoundError(f"no scene_*.npz in {folder}; render them with 'python -m hair.training_data'")
@@ -106,7 +108,7 @@ class SceneBank:
     def crops(self, rng: np.random.Generator, n: int, size: int) -> list[Crop]:
         out = []
         for index in rng.integers(0, len(self.scenes), n):
-            crop = zoomed_crop(self.scenes[index], rng, size, sample_zoom(rng))
+            crop = zoomed_crop(self.scenes[index], rng, size, sample_zoom(rng, *self.zoom, self.native_share))
             crop.rgb = photometric(crop.rgb, rng)
             out.append(crop)
         return out
@@ -240,6 +242,9 @@ def main() -> None:
         p.add_argument("--lr", type=float, default=2e-3 if command == "synthetic" else 5e-4)
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--checkpoint", type=Path, default=None)
+        p.add_argument("--zoom", type=float, nargs=2, default=(0.6, 3.0), metavar=("LOW", "HIGH"),
+                       help="crop magnification range (log-uniform): real scopes magnify 20x-200x")
+        p.add_argument("--native-share", type=float, default=0.35, help="share of crops at the scenes' own scale")
         if command == "selftrain":
             p.add_argument("--pseudo", type=Path, required=True)
             p.add_argument("--real-share", type=float, default=0.5)
@@ -275,7 +280,7 @@ def main() -> None:
         return
     args.out.mkdir(parents=True, exist_ok=True)
     net = _load_net(args.checkpoint)
-    scenes = SceneBank(args.scenes)
+    scenes = SceneBank(args.scenes, zoom=tuple(args.zoom), native_share=args.native_share)
     val = SceneBank(args.val_scenes, limit=12).scenes
     if args.command == "synthetic":
         sources = [(scenes, 1.0)]

@@ -1,5 +1,6 @@
 """Score the hair meter: on held-out synthetic close-ups (exact truth) and on hand-marked real ones.
 
+    python -m hair.evaluate tune --weights W --scenes S/val --out thresholds.json   # then export with them
     python -m hair.evaluate synthetic --weights W --scenes S/test --out scores_synthetic.json
     python -m hair.evaluate suggest-width --weights W --dataset /work/scratch/data/scalp-data --out width.json
     python -m hair.evaluate marks --weights W --marks tests/fixtures/hair-marks \\
@@ -23,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from hair.marks import FRAME_SIZE, load_marks, mask_widths
+from hair.measure import measure_hairs
 from hair.meter import HairMeter, suggest_working_width
 from hair.shafts import TraceParams
 from hair.training_data import load_scene
@@ -81,6 +83,40 @@ def evaluate_synthetic(meter: HairMeter, scene_paths: list[Path]) -> dict:
         "seconds_per_image": float(np.median([r["seconds"] for r in rows])),
         "per_image": rows,
     }
+
+
+def tune_thresholds(
+    meter: HairMeter, scene_paths: list[Path], centerline_levels: tuple[float, ...] = (0.3, 0.4, 0.5, 0.6),
+    width_levels: tuple[float, ...] = (0.4, 0.5, 0.6, 0.7),
+) -> dict:
+    """Centre-line and width thresholds chosen on held-out synthetic scenes (a val split, never
+    the scenes scored): the centre-line level with the most pictures counted within 10 % of
+    the countable hairs, and at that level the width level with the most median widths within
+    1 px (ties: the first, lowest level)."""
+    maps = []
+    for path in tqdm(scene_paths, desc="maps", unit="img"):
+        scene = load_scene(path)
+        frame, hair, centerline = meter.probabilities(scene.rgb)
+        maps.append((scene, frame, hair.astype(np.float16), centerline.astype(np.float16)))
+    rows = []
+    for line_level in centerline_levels:
+        for width_level in width_levels:
+            counts, widths = [], []
+            for scene, frame, hair, centerline in maps:
+                measurement = measure_hairs(
+                    hair > meter.net.threshold, None, centerline=centerline > line_level, width_map=hair.astype(np.float32),
+                    params=meter.params, width_level=width_level, px_scale=frame.px_scale)
+                counts.append(measurement.count / max(1, countable_strands(scene)) - 1.0)
+                median = float(np.median(measurement.widths_px)) if measurement.count else float("nan")
+                widths.append(median - float(np.median(scene.widths_px)))
+            rows.append({"centerline_threshold": line_level, "width_threshold": width_level,
+                         "count_within_10pct_of_countable": float(np.mean(np.abs(counts) <= 0.10)),
+                         "median_thickness_within_1px": float(np.mean(np.abs(widths) <= 1.0))})
+    # Counting is chosen first (over every width level), then the width level at that count level.
+    best_line = max(rows, key=lambda r: r["count_within_10pct_of_countable"])["centerline_threshold"]
+    at_line = [r for r in rows if r["centerline_threshold"] == best_line]
+    best_width = max(at_line, key=lambda r: r["median_thickness_within_1px"])["width_threshold"]
+    return {"n_images": len(maps), "centerline_threshold": best_line, "width_threshold": best_width, "grid": rows}
 
 
 def evaluate_marks(meter: HairMeter, mark_files: list[Path], dataset: Path) -> dict:
@@ -148,6 +184,9 @@ def main() -> None:
     p.add_argument("--dataset", type=Path, required=True)
     p.add_argument("--working-width", type=working_width_arg, default="auto",
                    help="frame width the meter works in: auto (per picture, the default) or 160-640 px")
+    p = sub.add_parser("tune", help="centre-line and width thresholds from synthetic val scenes")
+    p.add_argument("--scenes", type=Path, required=True)
+    p.add_argument("--n", type=int, default=50, help="scenes to use (default %(default)s)")
     p = sub.add_parser("suggest-width", help="working width for a dataset, from its train pictures")
     p.add_argument("--dataset", type=Path, required=True)
     p.add_argument("--every", type=int, default=4, help="use every n-th train picture")
@@ -164,6 +203,9 @@ def main() -> None:
     if args.command == "synthetic":
         meter = HairMeter.load(args.weights, params=params)
         scores = evaluate_synthetic(meter, sorted(args.scenes.glob("scene_*.npz")))
+    elif args.command == "tune":
+        meter = HairMeter.load(args.weights, params=params)
+        scores = tune_thresholds(meter, sorted(args.scenes.glob("scene_*.npz"))[: args.n])
     elif args.command == "suggest-width":
         from datasets.folder import DatasetFolder
 

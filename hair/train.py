@@ -254,6 +254,8 @@ def main() -> None:
     p.add_argument("--info", type=Path, nargs="*", default=[], help="JSON files merged into the config")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--centerline-threshold", type=float, default=0.5)
+    p.add_argument("--width-threshold", type=float, default=0.5,
+                   help="hair probability at which shaft edges are drawn for widths (tune on synthetic val scenes)")
     p = sub.add_parser("pseudo")
     p.add_argument("--checkpoint", type=Path, required=True)
     p.add_argument("--dataset", type=Path, required=True)
@@ -265,6 +267,7 @@ def main() -> None:
     if args.command == "export":
         net = _load_net(args.checkpoint)
         net.threshold, net.centerline_threshold = args.threshold, args.centerline_threshold
+        net.width_threshold = args.width_threshold
         extra: dict = {}
         for path in args.info:
             extra.update(json.loads(path.read_text()))

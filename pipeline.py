@@ -67,8 +67,9 @@ class Stages:
 def load_stages(weights_dir: Path, device: str = "cpu", hair: str | Path | bool | None = None) -> Stages:
     """Load every stage from ``weights_dir``; a missing or mismatched file stops with its name.
 
-    ``hair``: the hair meter's weight file; None takes ``hair.safetensors`` from
-    ``weights_dir`` when it is there (no meter when it is not), False runs without the meter.
+    ``hair`` switches the hair meter on: True takes ``hair.safetensors`` from ``weights_dir``,
+    a path takes that file; None or False (the default) runs without it. It is opt-in because
+    its counts on strongly magnified real close-ups are still far off (weights/MODEL_CARD.md).
     """
     from core.weights import WeightsError
     from detection import Detector
@@ -84,8 +85,8 @@ def load_stages(weights_dir: Path, device: str = "cpu", hair: str | Path | bool 
     refiner = MaskRefiner.load(files[2], device=device)
     grader = SeverityGrader.load(files[3], device=device)
     meter = None
-    hair_file = weights_dir / HAIR_WEIGHTS if hair is None else (Path(hair) if hair else None)
-    if hair_file is not None and (hair is not None or hair_file.is_file()):
+    hair_file = weights_dir / HAIR_WEIGHTS if hair is True else (Path(hair) if hair else None)
+    if hair_file is not None:
         from hair import HairMeter
 
         meter = HairMeter.load(hair_file, device=device)
@@ -127,9 +128,9 @@ class Pipeline:
     Stages, in order: the scalp gate (is it a scalp photo, which view), the detector and the
     box-prompted segmenter (close-ups only), the severity classifier (each grade reported only
     on the views its training labels came from: for the bundled weights the six indicators on
-    close-ups, Low/Mid/High and the LEVEL stage on head photos) and the hair meter (hair count,
-    shaft thickness, thin-hair share and density on close-ups) when its weights are there
-    (``hair``: see :func:`load_stages`). ``um_per_px`` or ``magnification`` give the hair
+    close-ups, Low/Mid/High and the LEVEL stage on head photos) and, when ``hair`` asks for it
+    (see :func:`load_stages`), the hair meter (hair count, shaft thickness, thin-hair share and
+    density on close-ups). ``um_per_px`` or ``magnification`` give the hair
     meter the scale of the pictures; without either it reports widths in pixels only.
 
     >>> pipeline = Pipeline()                                 # bundled weights/, CPU
@@ -196,6 +197,11 @@ class Pipeline:
     def weights_mtime(self) -> float:
         """Newest weight file time: outputs older than this are stale."""
         return max(p.stat().st_mtime for p in self.stages.files)
+
+    @property
+    def models(self) -> dict[str, str]:
+        """``sha256:<hex>`` of every model that runs (the hair meter's too, when on)."""
+        return self.stages.hashes()
 
     def version(self) -> dict[str, object]:
         return {"scalpscope": __version__, "device": self.device, "backend": self.backend, "models": self.stages.hashes()}
@@ -521,9 +527,10 @@ def add_model_options(parser: argparse.ArgumentParser, hair: bool = True) -> Non
                         help="auto: ONNX Runtime when <weights>/onnx holds an export of these weights, else PyTorch")
     if not hair:
         return
-    parser.add_argument("--hair", type=Path, metavar="HAIR.safetensors",
-                        help="hair-meter weight file (default: hair.safetensors in the weights folder, when there)")
-    parser.add_argument("--no-hair", action="store_true", help="do not count hairs or measure their thickness")
+    parser.add_argument("--hair", nargs="?", const=True, default=None, type=Path, metavar="HAIR.safetensors",
+                        help="also count hairs and measure their thickness on close-ups (experimental: far off on "
+                             "strongly magnified frames, see weights/MODEL_CARD.md); with a file, that hair-meter "
+                             "weight file instead of the weights folder's hair.safetensors")
     scale = parser.add_mutually_exclusive_group()
     scale.add_argument("--um-per-px", type=float, metavar="UM",
                        help="micrometres per pixel of your close-ups (calibrate once per scope); gives hair widths "
@@ -535,7 +542,7 @@ def add_model_options(parser: argparse.ArgumentParser, hair: bool = True) -> Non
 
 def pipeline_from_args(args: argparse.Namespace, **options: object) -> Pipeline:
     """The Pipeline the model options of :func:`add_model_options` describe."""
-    return Pipeline(args.weights, args.device, hair=False if args.no_hair else args.hair, backend=args.backend,
+    return Pipeline(args.weights, args.device, hair=args.hair, backend=args.backend,
                     um_per_px=args.um_per_px, magnification=args.magnification, **options)
 
 

@@ -10,6 +10,7 @@ Contract (DESIGN.md, "Batch analysis contract"):
 """
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
@@ -93,14 +94,25 @@ def discover(paths: Sequence[Path], out: Path | None = None) -> list[Item]:
     return items
 
 
-def is_done(item: Item, out: Path, weights_mtime: float) -> bool:
+def is_done(item: Item, out: Path, weights_mtime: float, models: dict[str, str] | None = None,
+            overlay: bool = True) -> bool:
+    """Outputs exist (the overlay too, when ``overlay``), are newer than the picture and the
+    weights, and (given ``models``) were made by those same models: a run with the hair meter
+    switched on redoes the pictures analysed without it."""
     json_path = item.json_path(out)
     try:
         finished = json_path.stat().st_mtime
         source = item.path.stat().st_mtime
     except OSError:
         return False
-    return finished >= source and finished >= weights_mtime and item.overlay_path(out).exists()
+    if not (finished >= source and finished >= weights_mtime and (not overlay or item.overlay_path(out).exists())):
+        return False
+    if models is None:
+        return True
+    try:
+        return json.loads(json_path.read_text(encoding="utf-8")).get("models") == models
+    except (OSError, ValueError):
+        return False
 
 
 def _prefetch(items: Sequence[Item], depth: int) -> Iterator[tuple[Item, LoadedImage | ImageError]]:
@@ -166,9 +178,10 @@ def run_batch(
     out.mkdir(parents=True, exist_ok=True)
     result = BatchResult()
     weights_mtime = analyzer.weights_mtime
+    models = getattr(analyzer, "models", None)
     todo = []
     for item in items:
-        if not force and is_done(item, out, weights_mtime):
+        if not force and is_done(item, out, weights_mtime, models, overlay):
             result.skipped.append(item)
         else:
             todo.append(item)

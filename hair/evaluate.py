@@ -2,9 +2,9 @@
 
     python -m hair.evaluate tune --weights W --scenes S/val --out thresholds.json   # then export with them
     python -m hair.evaluate synthetic --weights W --scenes S/test --out scores_synthetic.json
-    python -m hair.evaluate suggest-width --weights W --dataset /work/scratch/data/scalp-data --out width.json
+    python -m hair.evaluate suggest-width --weights W --dataset runs/data/scalp-data --out width.json
     python -m hair.evaluate marks --weights W --marks tests/fixtures/hair-marks \\
-        --dataset /work/scratch/data/scalp-data --working-width 320 --out scores_marks.json
+        --dataset ../shared/data/scalp-data --out scores_marks.json
 
 Synthetic truth: the count is the generator's (every strand with a visible pixel); the
 thickness truth is each visible strand's exact drawn width (the generator draws a shaft
@@ -125,7 +125,7 @@ def evaluate_marks(meter: HairMeter, mark_files: list[Path], dataset: Path) -> d
     images, hair_rows = [], []
     for path in tqdm(mark_files, desc="hand marks", unit="img"):
         marks = load_marks(path)
-        rgb = cv2.cvtColor(cv2.imread(str(dataset / marks.image)), cv2.COLOR_BGR2RGB)
+        rgb = cv2.cvtColor(cv2.imread(str(marks.picture(dataset))), cv2.COLOR_BGR2RGB)
         frame, hair, centerline = meter.probabilities(rgb)
         measurement = meter.measure_maps(rgb.shape[1], frame, hair, centerline)
         # Marks live in the 640 x 480 reference frame; the working frame may be smaller.

@@ -36,8 +36,16 @@ class MarkedHair:
 
 @dataclass
 class MarkedImage:
-    image: str  # path relative to the scalp-data dataset folder
+    image: str  # path relative to the scalp-data dataset folder (``data import``)
     hairs: list[MarkedHair] = field(default_factory=list)
+    source_file: str | None = None  # path relative to the Roboflow export itself
+
+    def picture(self, root: Path) -> Path:
+        """The marked picture under ``root``: an imported dataset folder or the Roboflow export."""
+        for relative in (self.image, self.source_file):
+            if relative and (Path(root) / relative).is_file():
+                return Path(root) / relative
+        raise FileNotFoundError(f"{self.image} is neither in {root} nor, as {self.source_file}, in a Roboflow export there")
 
     @property
     def count(self) -> int:
@@ -59,7 +67,7 @@ def load_marks(path: Path) -> MarkedImage:
         MarkedHair(np.asarray(h["polyline"], np.float64) * [sx, sy], bool(h.get("certain", True)), h.get("width_px"))
         for h in data["hairs"]
     ]
-    return MarkedImage(data["image"], hairs)
+    return MarkedImage(data["image"], hairs, data.get("source_file"))
 
 
 def _samples(polyline: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:

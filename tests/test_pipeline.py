@@ -300,3 +300,11 @@ def test_close_ups_get_hair_measurements_when_the_meter_is_there(pipeline, tmp_p
     assert summary_row("c.jpg", closeup)["hair_count"] == closeup.hair["count"]
     with pytest.raises(ValueError, match="magnification must be positive"):
         type(pipeline)(hair=False, magnification=-5)
+    # A folder analysed without the meter is redone when it is switched on, then skipped.
+    from batch.runner import Item, run_batch
+
+    items, out = [Item(CLOSEUPS[0], "c.jpg")], tmp_path / "run"
+    run_batch(pipeline, items, out, progress=False, overlay=False)
+    assert len(run_batch(with_hair, items, out, progress=False, overlay=False).done) == 1
+    assert json.loads((out / "c.jpg.json").read_text())["hair"]["count"] == closeup.hair["count"]
+    assert len(run_batch(with_hair, items, out, progress=False, overlay=False).skipped) == 1

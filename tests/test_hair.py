@@ -266,28 +266,24 @@ def test_the_trained_network_finds_synthetic_hairs(meter: HairMeter) -> None:
 
 
 @pytest.mark.real_data
-def test_hand_marked_real_close_ups(meter: HairMeter) -> None:
+def test_hand_marked_real_close_ups(meter: HairMeter, shared_data: Path) -> None:
     """Regression guard on the 10 hand-marked scalp-data val pictures (see the README there).
 
-    Bounds are loose because the meter is weak on these very magnified frames (it counts
-    too many hairs: the rims of thick, defocused shafts read as extra shafts); they hold
-    the measured state (found share 0.92, width error 23 %, count 2.3x the marked count at
-    working width 352) with room, and fail if the network stops finding the marked shafts.
+    Bounds are loose because the meter is weak on these very magnified frames: it counts
+    too many hairs where it reads a thick shaft's two dark rims as two shafts. They hold the
+    measured state of the bundled weights (found share 0.93, width error 17 %, count 2.2x the
+    marked count, per-picture working width) with room, and fail if the network stops
+    finding the marked shafts or the overcount grows.
     """
     from hair.evaluate import evaluate_marks
 
-    root = Path(os.environ.get("SCALPSCOPE_SCALP_DATA", "/work/scratch/data/scalp-data"))
     files = sorted(MARKS.glob("*.json"))
     assert len(files) >= 10
-    if not (root / "dataset.jsonl").is_file():
-        pytest.skip(f"scalp-data not found at {root}")
-    # 352: suggest_working_width on the scalp-data *train* pictures (hair.evaluate suggest-width).
-    hand_meter = HairMeter(meter.net, native_aspect=4 / 3, working_width=352)
-    scores = evaluate_marks(hand_meter, files, root)
-    assert scores["hairs_found_share"] >= 0.8
-    assert scores["width_median_abs_relative_error"] <= 0.35
+    scores = evaluate_marks(HairMeter(meter.net, native_aspect=4 / 3), files, shared_data / "scalp-data")
+    assert scores["hairs_found_share"] >= 0.85
+    assert scores["width_median_abs_relative_error"] <= 0.3
     ratios = [image["count"] / image["count_sure"] for image in scores["per_image"]]
-    assert 0.8 <= float(np.mean(ratios)) <= 3.5
+    assert 0.8 <= float(np.mean(ratios)) <= 3.0
 
 
 def test_record_shafts_are_polylines_in_picture_pixels() -> None:

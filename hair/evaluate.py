@@ -1,5 +1,7 @@
 """Score the hair meter: on held-out synthetic close-ups (exact truth) and on hand-marked real ones.
 
+    python -m hair.evaluate figure --weights W --marks tests/fixtures/hair-marks/{D_172,_1582445249327}.json \\
+        --dataset ../shared/data/scalp-data --out docs/hair_real.png
     python -m hair.evaluate tune --weights W --scenes S/val --out thresholds.json   # then export with them
     python -m hair.evaluate synthetic --weights W --scenes S/test --out scores_synthetic.json
     python -m hair.evaluate suggest-width --weights W --dataset runs/data/scalp-data --out width.json
@@ -170,6 +172,37 @@ def evaluate_marks(meter: HairMeter, mark_files: list[Path], dataset: Path) -> d
     }
 
 
+def marks_figure(meter: HairMeter, mark_files: list[Path], dataset: Path, out: Path, columns: int = 2) -> Path:
+    """A picture sheet: each marked close-up with the meter's hairs (cyan, thin ones magenta)
+    and the hand marks (yellow), and both counts written on it."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from hair.draw import draw_hairs
+
+    tiles = []
+    for path in mark_files:
+        marks = load_marks(path)
+        rgb = cv2.cvtColor(cv2.imread(str(marks.picture(dataset))), cv2.COLOR_BGR2RGB)
+        frame = cv2.resize(rgb, FRAME_SIZE, interpolation=cv2.INTER_AREA)  # the un-stretched 640 x 480 frame
+        tile = Image.fromarray(draw_hairs(frame, meter.measure(rgb)))
+        pen = ImageDraw.Draw(tile)
+        for hair in marks.hairs:
+            pen.line([tuple(p) for p in hair.polyline.tolist()], fill=(255, 220, 0), width=1)
+        low, high = marks.count_range
+        text = f"hand count {low}-{high} (yellow lines)"
+        font = ImageFont.load_default(size=14)
+        box = pen.textbbox((6, FRAME_SIZE[1] - 22), text, font=font)
+        pen.rectangle(box, fill=(20, 20, 20))
+        pen.text((6, FRAME_SIZE[1] - 22), text, fill=(255, 255, 255), font=font)
+        tiles.append(np.asarray(tile))
+    while len(tiles) % columns:
+        tiles.append(np.full_like(tiles[0], 255))
+    rows = [np.concatenate(tiles[i : i + columns], axis=1) for i in range(0, len(tiles), columns)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(out), cv2.cvtColor(np.concatenate(rows, axis=0), cv2.COLOR_RGB2BGR))
+    return out
+
+
 def working_width_arg(text: str) -> int | str:
     return text if text == "auto" else int(text)
 
@@ -184,6 +217,9 @@ def main() -> None:
     p.add_argument("--dataset", type=Path, required=True)
     p.add_argument("--working-width", type=working_width_arg, default="auto",
                    help="frame width the meter works in: auto (per picture, the default) or 160-640 px")
+    p = sub.add_parser("figure", help="picture sheet of marked close-ups: the meter's hairs and the hand marks")
+    p.add_argument("--marks", type=Path, nargs="+", required=True, help="mark files to draw")
+    p.add_argument("--dataset", type=Path, required=True)
     p = sub.add_parser("tune", help="centre-line and width thresholds from synthetic val scenes")
     p.add_argument("--scenes", type=Path, required=True)
     p.add_argument("--n", type=int, default=50, help="scenes to use (default %(default)s)")
@@ -203,6 +239,10 @@ def main() -> None:
     if args.command == "synthetic":
         meter = HairMeter.load(args.weights, params=params)
         scores = evaluate_synthetic(meter, sorted(args.scenes.glob("scene_*.npz")))
+    elif args.command == "figure":
+        meter = HairMeter.load(args.weights, native_aspect=4 / 3, params=params)
+        log.info("wrote %s", marks_figure(meter, args.marks, args.dataset, args.out))
+        return
     elif args.command == "tune":
         meter = HairMeter.load(args.weights, params=params)
         scores = tune_thresholds(meter, sorted(args.scenes.glob("scene_*.npz"))[: args.n])

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from hair.marks import FRAME_SIZE, load_marks, mask_widths
 from hair.measure import measure_hairs
-from hair.meter import HairMeter, suggest_working_width
+from hair.meter import HairMeter, suggest_working_width, to_frame
 from hair.shafts import TraceParams
 from hair.training_data import load_scene
 from hair.units import SYNTHETIC_UM_PER_PX
@@ -47,13 +47,21 @@ def countable_strands(scene) -> int:  # type: ignore[no-untyped-def]
     return int(np.sum(visible >= COUNTABLE_LENGTH * scene.widths_px.astype(np.float64) ** 2))
 
 
-def evaluate_synthetic(meter: HairMeter, scene_paths: list[Path]) -> dict:
-    """Count and median-thickness agreement per picture, and mask Dice."""
+def evaluate_synthetic(meter: HairMeter, scene_paths: list[Path], truth_maps: bool = False) -> dict:
+    """Count and median-thickness agreement per picture, and mask Dice.
+
+    With ``truth_maps`` the network is left out: the tracer and the width reader run on the
+    scenes' true hair mask and centre lines, which scores the counting itself (its ceiling).
+    """
     rows = []
     for path in tqdm(scene_paths, desc="synthetic", unit="img"):
         scene = load_scene(path)
         started = time.perf_counter()
-        frame, hair, centerline = meter.probabilities(scene.rgb)
+        if truth_maps:
+            frame = to_frame(scene.rgb)
+            hair, centerline = scene.mask.astype(np.float32), scene.centerline.astype(np.float32)
+        else:
+            frame, hair, centerline = meter.probabilities(scene.rgb)
         measurement = meter.measure_maps(scene.rgb.shape[1], frame, hair, centerline, um_per_px=SYNTHETIC_UM_PER_PX)
         elapsed = time.perf_counter() - started
         predicted = hair > meter.net.threshold
@@ -212,6 +220,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("synthetic")
     p.add_argument("--scenes", type=Path, required=True)
+    p.add_argument("--truth-maps", action="store_true", help="trace the true maps instead of the network's (the tracer's ceiling)")
     p = sub.add_parser("marks")
     p.add_argument("--marks", type=Path, required=True)
     p.add_argument("--dataset", type=Path, required=True)
@@ -238,7 +247,7 @@ def main() -> None:
     params = TraceParams(**json.loads(args.params))
     if args.command == "synthetic":
         meter = HairMeter.load(args.weights, params=params)
-        scores = evaluate_synthetic(meter, sorted(args.scenes.glob("scene_*.npz")))
+        scores = evaluate_synthetic(meter, sorted(args.scenes.glob("scene_*.npz")), truth_maps=args.truth_maps)
     elif args.command == "figure":
         meter = HairMeter.load(args.weights, native_aspect=4 / 3, params=params)
         log.info("wrote %s", marks_figure(meter, args.marks, args.dataset, args.out))

@@ -182,11 +182,16 @@ class Analysis:
 
 
 def hair_label(record: dict[str, Any]) -> str:
-    """One line for people from an ``Analysis.hair`` record: ``41 hairs, median 71 um, thin 7%, 108/cm2``."""
-    thickness = record[f"thickness_{record['units']}"]["median"]
+    """One line for people from an ``Analysis.hair`` record: ``41 hairs, median 71 um, thin 7%, 108/cm2``.
+
+    Only ``count`` is required: records stored by other versions (a tracking database keeps
+    them for years) may lack the thickness fields, and then the line just leaves them out.
+    """
     parts = [f"{record['count']} hair{'' if record['count'] == 1 else 's'}"]
-    if thickness is not None:
-        parts.append(f"median {thickness:.0f} {record['units']}")  # ASCII: the built-in font has no µ
+    units = record.get("units")
+    thickness = record.get(f"thickness_{units}") if units else None
+    if isinstance(thickness, dict) and thickness.get("median") is not None:
+        parts.append(f"median {thickness['median']:.0f} {units}")  # ASCII: the built-in font has no µ
     if record.get("thin_ratio") is not None:
         parts.append(f"thin {100 * record['thin_ratio']:.0f}%")
     if record.get("density_per_cm2") is not None:

@@ -241,3 +241,13 @@ def test_overlay_draws_the_hair_record_and_the_summary_names_it():
     assert (overlay[80, 20:100] == HAIR_COLOR).all(axis=1).sum() >= 60
     assert (overlay[20:50, 10] == THIN_COLOR).all(axis=1).sum() >= 20
     assert (overlay[60, 60] == 128).all()  # nothing drawn between the hairs
+
+
+def test_hair_records_of_other_versions_still_draw():
+    # A tracking database keeps analyses for years: a hair record without the thickness fields
+    # (written before they existed) must still summarize and draw, not raise KeyError.
+    analysis = _analysis()
+    analysis.hair = {"count": 118, "mean_width_px": 7.5}
+    assert "118 hairs" in analysis.summary() and "median" not in analysis.summary()
+    overlay = analysis.plot(np.full((48, 64, 3), 128, np.uint8))
+    assert overlay.ndim == 3 and overlay.shape[2] == 3

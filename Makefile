@@ -8,13 +8,14 @@ DEVICE ?= cpu
 # make train writes here; copy over weights/ once its scores (evaluate) satisfy you
 WEIGHTS ?= runs/weights
 
-.PHONY: venv test analyze demo serve train bench browser clean help
+.PHONY: venv test analyze demo serve train train-hair bench browser clean help
 
 help:
 	@echo "make analyze   set up .venv and analyze samples/ into runs/samples (report.html)"
 	@echo "make test      set up .venv and run the test suite"
 	@echo "make demo      start the local web demo on http://127.0.0.1:7860"
 	@echo "make train     retrain every stage from DATA=$(DATA) into WEIGHTS=$(WEIGHTS)"
+	@echo "make train-hair retrain the opt-in hair meter (hair/recipe.sh) into runs/hair"
 	@echo "make bench     speed benchmark (benchmarks/bench_analyze.py)"
 
 $(STAMP): requirements.txt requirements-nodeps.txt
@@ -52,6 +53,10 @@ serve: $(STAMP)
 
 train: $(STAMP)
 	$(PY) pipeline.py train all --data $(DATA) --out $(WEIGHTS) --device $(DEVICE)
+
+# The hair meter's own recipe (synthetic scenes, self-training on scalp-data train, about 2 h on a CPU).
+train-hair: $(STAMP)
+	PY=$(PY) hair/recipe.sh $(DATA)/scalp-data runs/hair
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_analyze.py

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The hair meter's recipe: the commands that made weights/hair.safetensors (see its model card).
-# About 1 h 45 min on 2 CPU cores. Usage: hair/recipe.sh [SCALP_DATA_EXPORT] [OUT]
+# About 2 h on 2 CPU cores. Usage: hair/recipe.sh [SCALP_DATA_EXPORT] [OUT]
 #   SCALP_DATA_EXPORT: the Roboflow scalp-data export (default ../shared/data/scalp-data)
 #   OUT: working folder (default runs/hair); the weights land in OUT/final/hair.safetensors
 # Every step skips what an earlier, interrupted run already finished.

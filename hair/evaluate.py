@@ -1,7 +1,8 @@
 """Score the hair meter: on held-out synthetic close-ups (exact truth) and on hand-marked real ones.
 
-    python -m hair.evaluate figure --weights W --marks tests/fixtures/hair-marks/{D_172,_1582445249327}.json \\
-        --dataset ../shared/data/scalp-data --out docs/hair_real.png
+    python -m hair.evaluate figure --weights W \\
+        --marks tests/fixtures/hair-marks/{D_172,_1582445249327,_1603010849137,_1578313336813}.json \\
+        --dataset ../shared/data/scalp-data --out docs/hair_real.png                  # the README figure
     python -m hair.evaluate tune --weights W --scenes S/val --out thresholds.json   # then export with them
     python -m hair.evaluate synthetic --weights W --scenes S/test --out scores_synthetic.json
     python -m hair.evaluate suggest-width --weights W --dataset runs/data/scalp-data --out width.json

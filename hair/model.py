@@ -103,7 +103,7 @@ class HairNet(nn.Module):
         """
         rgb = check_rgb(rgb)
         height, width = rgb.shape[:2]
-        tensor = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().div_(255.0)
+        tensor = torch.tensor(rgb).permute(2, 0, 1)[None].float().div_(255.0)  # a copy: pictures may be read-only views
         pad_h, pad_w = (-height) % STRIDE, (-width) % STRIDE
         if pad_h or pad_w:
             mode = "reflect" if pad_h < height and pad_w < width else "replicate"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.analysis import DISCLAIMER, GRADE_COLORS, HAIR_LOSS_COLORS, SHORT_NAMES, Analysis
+from core.analysis import DISCLAIMER, GRADE_COLORS, HAIR_LOSS_COLORS, SHORT_NAMES, Analysis, hair_thickness
 from core.io import atomic_write_text
 from core.taxonomy import HAIR_LOSS_GRADES, INDICATOR_GRADE_NAMES, INDICATORS
 
@@ -67,7 +67,7 @@ def hair_cells(record: dict | None) -> dict[str, object]:
     """The HAIR_COLUMNS of one picture (empty cells when the meter did not run or saw no hair)."""
     if not record:
         return dict.fromkeys(HAIR_COLUMNS, "")
-    thickness = record.get(f"thickness_{record['units']}") or {}
+    thickness, units = hair_thickness(record)
 
     def cell(value: object) -> object:
         return "" if value is None else value
@@ -75,7 +75,7 @@ def hair_cells(record: dict | None) -> dict[str, object]:
     return {
         "hair_count": record["count"], "hair_density_per_cm2": cell(record.get("density_per_cm2")),
         "hair_thickness_median": cell(thickness.get("median")), "hair_thickness_p10": cell(thickness.get("p10")),
-        "hair_thickness_p90": cell(thickness.get("p90")), "hair_thickness_units": record["units"],
+        "hair_thickness_p90": cell(thickness.get("p90")), "hair_thickness_units": cell(units),
         "hair_thin_ratio": cell(record.get("thin_ratio")),
     }
 

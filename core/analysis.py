@@ -188,15 +188,22 @@ def hair_label(record: dict[str, Any]) -> str:
     them for years) may lack the thickness fields, and then the line just leaves them out.
     """
     parts = [f"{record['count']} hair{'' if record['count'] == 1 else 's'}"]
-    units = record.get("units")
-    thickness = record.get(f"thickness_{units}") if units else None
-    if isinstance(thickness, dict) and thickness.get("median") is not None:
+    thickness, units = hair_thickness(record)
+    if thickness.get("median") is not None:
         parts.append(f"median {thickness['median']:.0f} {units}")  # ASCII: the built-in font has no µ
     if record.get("thin_ratio") is not None:
         parts.append(f"thin {100 * record['thin_ratio']:.0f}%")
     if record.get("density_per_cm2") is not None:
         parts.append(f"{record['density_per_cm2']:.0f}/cm2")
     return ", ".join(parts)
+
+
+def hair_thickness(record: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The thickness summary (``{median, p10, p90}``) of an ``Analysis.hair`` record and its
+    units (``"um"`` or ``"px"``); ``({}, None)`` for records without one (other versions)."""
+    units = record.get("units")
+    thickness = record.get(f"thickness_{units}") if units else None
+    return (thickness, units) if isinstance(thickness, dict) else ({}, None)
 
 
 def grade_color(region: RegionResult, analysis: Analysis) -> tuple[int, int, int]:
@@ -217,6 +224,7 @@ __all__ = [
     "RegionResult",
     "grade_color",
     "hair_label",
+    "hair_thickness",
     "mask_to_rle",
     "rle_to_mask",
 ]

@@ -251,3 +251,7 @@ def test_hair_records_of_other_versions_still_draw():
     assert "118 hairs" in analysis.summary() and "median" not in analysis.summary()
     overlay = analysis.plot(np.full((48, 64, 3), 128, np.uint8))
     assert overlay.ndim == 3 and overlay.shape[2] == 3
+    from batch.report import hair_cells
+
+    cells = hair_cells(analysis.hair)  # the summary.csv of a folder analysed by two versions
+    assert cells["hair_count"] == 118 and cells["hair_thickness_median"] == "" and cells["hair_thickness_units"] == ""

@@ -1,14 +1,14 @@
 """``HairMeter``: the pipeline's one door to hair count, thickness, thin-hair ratio and density.
 
->>> meter = HairMeter.load("/work/scratch/hair/final", device="cpu")               # doctest: +SKIP
+>>> meter = HairMeter.load("weights/hair.safetensors", device="cpu")              # doctest: +SKIP
 >>> measurement = meter.measure(rgb, magnification=50)                            # doctest: +SKIP
 >>> analysis.hair = measurement.to_dict()                                         # doctest: +SKIP
 >>> overlay = hair.draw.draw_hairs(rgb, measurement)                              # doctest: +SKIP
 
 Pictures are measured in a *frame*: the picture resized to 640 px wide, the trichoscope
 frame the network was trained at (or, for shafts far wider than it was trained on, a smaller
-working frame; see ``auto_scale``; numbers are still reported in 640 px frame pixels). Roboflow exports stretch 640 x 480 scope
-frames to 640 x 640; give ``native_aspect=4/3`` and the frame is un-stretched to 640 x 480
+working frame, see :meth:`HairMeter.probabilities`; numbers are still reported in 640 px
+frame pixels). Roboflow exports stretch 640 x 480 scope frames to 640 x 640; give ``native_aspect=4/3`` and the frame is un-stretched to 640 x 480
 first, so shafts are measured in square pixels and the field area is right. Pixel numbers
 in the record (``thickness_px``, ``um_per_px``) are pixels of that frame; for the 640 px
 wide pictures scopes save, these are the picture's own pixels.
@@ -121,9 +121,11 @@ class HairMeter:
         rgb = check_rgb(rgb)
         width = self.working_width
         if width == "auto":
-            probe, hair, _ = self._frame_maps(rgb, PROBE_WIDTH)
+            probe, hair, centerline = self._frame_maps(rgb, PROBE_WIDTH)
             median = median_shaft_width(hair > self.net.threshold)
             width = working_width_for(None if median is None else median * probe.px_scale)
+            if width == PROBE_WIDTH:
+                return probe, hair, centerline  # the probe is already that frame
         return self._frame_maps(rgb, width)
 
     def _frame_maps(self, rgb: np.ndarray, width: int) -> tuple[Frame, np.ndarray, np.ndarray]:

@@ -20,6 +20,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from core.backbones import backbone_names
     from fusion.heads import HEAD_LOSSES
     from fusion.losses import ALPHA_MODES
+    from fusion.data import GEOMETRIES
+    from fusion.model import COVERAGE_ENCODINGS
     from fusion.train import TrainSettings
 
     defaults = TrainSettings()
@@ -44,13 +46,21 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-derived-grades", action="store_true",
                         help="do not derive 0-3 grades from lesion area for sets that outline but do not grade")
     parser.add_argument("--no-augment", action="store_true")
+    parser.add_argument("--geometry", default=defaults.geometry, choices=GEOMETRIES,
+                        help="geometric augmentation: free (rotation, zoom, --reframe) or area (flips and quarter "
+                             "turns only, which keep every lesion's share of the frame: for area-defined grades)")
     parser.add_argument("--reframe", type=float, default=defaults.reframe,
                         help="share of square pictures shown as letterboxed 4:3 / 3:4 photos (augmentation)")
     parser.add_argument("--mask-channels", default=defaults.mask_channels, choices=("union", "kinds"),
                         help="union: one mask of all lesions; kinds: one mask per outlined lesion kind, each also "
                              "giving its coverage (area-defined grades need it)")
+    parser.add_argument("--coverage", default=defaults.coverage, choices=COVERAGE_ENCODINGS,
+                        help="with --mask-channels kinds: how each kind's coverage is encoded: log (log10 area share "
+                             "with a mask-known flag, on a gained layer) or sqrt (the first design, entered in copies)")
+    parser.add_argument("--coverage-gain", type=float, default=defaults.coverage_gain,
+                        help="with --coverage log: gain on the heads' coverage layer (its learning rate is gain x lr)")
     parser.add_argument("--coverage-copies", type=int, default=defaults.coverage_copies,
-                        help="with --mask-channels kinds: times each kind's coverage enters the heads "
+                        help="with --coverage sqrt: times each kind's coverage enters the heads "
                              "(default: the backbone's channel count)")
     parser.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
 
@@ -65,7 +75,8 @@ def settings_from_args(args: argparse.Namespace):
         weight_decay=args.weight_decay, patience=args.patience, loss=args.loss, gamma=args.gamma, alpha=args.alpha,
         dropout=args.dropout, freeze_blocks=args.freeze_blocks, use_masks=not args.no_masks,
         mask_dropout=args.mask_dropout, derive_grades=not args.no_derived_grades, augment=not args.no_augment,
-        reframe=args.reframe, mask_channels=args.mask_channels, coverage_copies=args.coverage_copies,
+        geometry=args.geometry, reframe=args.reframe, mask_channels=args.mask_channels, coverage_copies=args.coverage_copies,
+        coverage=args.coverage, coverage_gain=args.coverage_gain,
         device=args.device, seed=args.seed, max_batches=args.max_batches,
     )
 

@@ -211,9 +211,22 @@ def label_views(examples: list[Example], heads: list[HeadSpec]) -> dict[str, lis
 
 
 # ----------------------------------------------------------------------------- augmentation
+#: ``Augment.geometry`` modes: ``free`` turns, zooms and reframes; ``area`` keeps every region's
+#: share of the frame.
+GEOMETRIES = ("free", "area")
+
+
 @dataclass(frozen=True)
 class Augment:
-    """Random photometric and geometric changes, applied alike to the image and its mask."""
+    """Random photometric and geometric changes, applied alike to the image and its mask.
+
+    ``geometry="free"`` (the default) rotates by up to ``rotation`` degrees, zooms and, with
+    ``reframe``, shows the picture as a letterboxed photo of another shape: each of these changes
+    how much of the frame a lesion covers (a 0.85 zoom shrinks it to 0.72), so where a grade *is*
+    an area share (the synthetic grades, scalp-data's derived ones), it moves pictures across
+    grade boundaries without changing their label. ``geometry="area"`` keeps only changes that
+    keep every share: flips and, on close-ups, quarter turns of the square letterbox.
+    """
 
     hflip: float = 0.5
     vflip_closeup: float = 0.5  # a close-up has no up; a head photo has
@@ -228,23 +241,27 @@ class Augment:
     # unstretched). Off by default: at 0.5 it did not help on valid (weights/MODEL_CARD.md).
     reframe: float = 0.0
     reframe_aspect: tuple[float, float] = (0.7, 1.0)  # short side / long side
+    geometry: str = "free"  # free | area (see the class doc)
+
+    def __post_init__(self) -> None:
+        if self.geometry not in GEOMETRIES:
+            raise ValueError(f"augmentation geometry {self.geometry!r} unknown; use one of {', '.join(GEOMETRIES)}")
 
     def __call__(self, rgb: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator,
                  closeup: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        if rng.random() < self.reframe:
+        free = self.geometry == "free"
+        if free and rng.random() < self.reframe:
             rgb, mask = self._reframe(rgb, mask, rng)
         if rng.random() < self.hflip:
             rgb, mask = rgb[:, ::-1], None if mask is None else mask[:, ::-1]
         if closeup and rng.random() < self.vflip_closeup:
             rgb, mask = rgb[::-1], None if mask is None else mask[::-1]
-        size = rgb.shape[0]
-        angle = rng.uniform(-self.rotation, self.rotation)
-        zoom = rng.uniform(*self.scale)
-        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, zoom)
-        rgb = cv2.warpAffine(np.ascontiguousarray(rgb), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
-        if mask is not None:
-            warped = cv2.warpAffine(np.ascontiguousarray(mask), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
-            mask = keep_channels(warped, mask)
+        if free:
+            rgb, mask = self._turn_and_zoom(rgb, mask, rng)
+        elif closeup:
+            turns = int(rng.integers(4))
+            rgb, mask = np.rot90(rgb, turns), None if mask is None else np.rot90(mask, turns)
+        rgb = np.ascontiguousarray(rgb)
         hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV).astype(np.float32)
         hsv[..., 0] = (hsv[..., 0] + rng.uniform(-self.hue, self.hue) * 180.0) % 180.0
         hsv[..., 1] *= rng.uniform(1 - self.saturation, 1 + self.saturation)
@@ -253,6 +270,18 @@ class Augment:
         mean = rgb.mean()
         rgb = (rgb - mean) * rng.uniform(1 - self.contrast, 1 + self.contrast) + mean
         return np.clip(rgb, 0, 255).astype(np.uint8), mask
+
+    def _turn_and_zoom(self, rgb: np.ndarray, mask: np.ndarray | None,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        size = rgb.shape[0]
+        angle = rng.uniform(-self.rotation, self.rotation)
+        zoom = rng.uniform(*self.scale)
+        matrix = cv2.getRotationMatrix2D((size / 2, size / 2), angle, zoom)
+        rgb = cv2.warpAffine(np.ascontiguousarray(rgb), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=(0, 0, 0))
+        if mask is not None:
+            warped = cv2.warpAffine(np.ascontiguousarray(mask), matrix, (size, size), flags=cv2.INTER_LINEAR, borderValue=0)
+            mask = keep_channels(warped, mask)
+        return rgb, mask
 
     def _reframe(self, rgb: np.ndarray, mask: np.ndarray | None,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:

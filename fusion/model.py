@@ -28,6 +28,14 @@ from core.backbones import create_backbone, get_spec
 from fusion.heads import GradeHead, HeadSpec
 
 
+#: How a kind's coverage (its share of the frame) is fed to the heads; see :class:`MaskGuidedPooling`.
+COVERAGE_ENCODINGS = ("log", "sqrt")
+#: ``log`` encoding: log10(coverage + COVERAGE_FLOOR) + 4, so 0 (nothing) .. 4 (the whole frame).
+COVERAGE_FLOOR = 1e-4
+#: Default gain on the ``log`` coverage inputs of each head (see :class:`~fusion.heads.GradeHead`).
+COVERAGE_GAIN = 16384.0
+
+
 class MaskGuidedPooling(nn.Module):
     """Concatenate the feature map's plain average, its average weighted by each mask channel and,
     with ``coverage_copies``, how much of the frame each channel covers.
@@ -35,25 +43,31 @@ class MaskGuidedPooling(nn.Module):
     The masks (N x K x S x S, at input resolution) are averaged down to the feature grid in
     ``stride`` x ``stride`` cells (the backbone's reduction; a fixed pooling, unlike adaptive
     pooling, exports to ONNX with dynamic shapes). Each weighted average is normalized by its
-    channel's mass, so it describes *what* those lesions look like; the coverage (square root
-    of the channel's mean, so small areas are not squeezed near zero) says *how much* there is,
-    which is what area-defined grades depend on. An all-zero channel (nothing found) pools to
-    zeros; an all-ones channel (no mask known) repeats the global average, coverage 1.
+    channel's mass, so it describes *what* those lesions look like; the coverage says *how much*
+    there is, which is what area-defined grades depend on. An all-zero channel (nothing found)
+    pools to zeros; an all-ones channel (no mask known) repeats the global average.
 
-    Each coverage enters ``coverage_copies`` times (by default as many times as the backbone
-    has channels). A linear head at AdamW's small learning rates moves each weight by about the
-    learning rate per step, so a single 0-1 input cannot grow the weight a sharp grade boundary
-    needs (measured: after 22 epochs on synthetic close-ups its weights stayed under 0.04, and
-    the coverage changed the logits by hundredths), and dropout would hide it whole a fifth of
-    the time; the image features get there because they are many. Copies give the coverage the
-    same footing (for the optimizer, a larger gain; under dropout, steadier).
+    Two coverage encodings, appended last (``coverage_copies`` times each):
+
+    - ``log`` (the default for new trainings): ``log10(coverage + 1e-4) + 4`` (0 for nothing,
+      4 for the whole frame) and, after all of those, a *known* flag per channel (0 for an
+      all-ones channel, else 1); the log coverage is 0 where the mask is unknown. Area grades
+      begin at ratios (each grade at 2-2.5x the area of the one below, whatever the kind), which
+      are equal steps in log space, so one linear layer separates every kind's bands with weights
+      of one size; and "mask unknown" no longer reads as the largest coverage there is.
+    - ``sqrt``: ``sqrt(coverage)`` and no flag: the first per-kind design, which entered it as
+      many times as the backbone has channels (copies as a crude learning-rate boost; configs
+      without an encoding were trained so).
     """
 
-    def __init__(self, stride: int = 32, eps: float = 1e-6, coverage_copies: int = 0) -> None:
+    def __init__(self, stride: int = 32, eps: float = 1e-6, coverage_copies: int = 0, coverage: str = "log") -> None:
         super().__init__()
+        if coverage not in COVERAGE_ENCODINGS:
+            raise ValueError(f"coverage encoding {coverage!r} unknown; use one of {', '.join(COVERAGE_ENCODINGS)}")
         self.stride = stride
         self.eps = eps
         self.coverage_copies = coverage_copies
+        self.coverage = coverage
 
     def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         whole = features.mean(dim=(2, 3))
@@ -61,13 +75,25 @@ class MaskGuidedPooling(nn.Module):
         lesion = (features[:, None] * weights).sum(dim=(3, 4)) / (weights.sum(dim=(3, 4)) + self.eps)  # N x K x C
         parts = [whole, lesion.flatten(1)]
         if self.coverage_copies:
-            coverage = mask.mean(dim=(2, 3)).clamp_min(0).sqrt()
-            parts.append(coverage.repeat_interleave(self.coverage_copies, dim=1))
+            parts += [value.repeat_interleave(self.coverage_copies, dim=1) for value in self.coverage_features(mask)]
         return torch.cat(parts, dim=1)
 
+    def coverage_features(self, mask: torch.Tensor) -> list[torch.Tensor]:
+        """Per channel (N x K each): [sqrt coverage] or [log coverage, known flag]."""
+        coverage = mask.mean(dim=(2, 3)).clamp_min(0)
+        if self.coverage == "sqrt":
+            return [coverage.sqrt()]
+        known = (mask.amin(dim=(2, 3)) < 1.0 - 1e-3).to(mask.dtype)
+        return [known * (torch.log10(coverage + COVERAGE_FLOOR) + 4.0), known]
+
     @staticmethod
-    def out_features(channels: int, n_masks: int = 1, coverage_copies: int = 0) -> int:
-        return (1 + n_masks) * channels + n_masks * coverage_copies
+    def n_coverage(n_masks: int, coverage_copies: int, coverage: str) -> int:
+        """How many of the pooled features are coverage inputs (the last ones)."""
+        return n_masks * coverage_copies * (1 if coverage == "sqrt" else 2)
+
+    @staticmethod
+    def out_features(channels: int, n_masks: int = 1, coverage_copies: int = 0, coverage: str = "log") -> int:
+        return (1 + n_masks) * channels + MaskGuidedPooling.n_coverage(n_masks, coverage_copies, coverage)
 
 
 def feature_geometry(backbone: nn.Module, probe: int = 128) -> tuple[int, int]:
@@ -102,9 +128,12 @@ class SeverityClassifier(nn.Module):
         mask_channels: lesion kinds, one mask channel each, pooled separately and with their
             coverage; None: one channel, the union of all lesions, no coverage (the first
             design, which the bundled classifier still uses).
-        coverage_copies: how many times each kind's coverage enters the heads (see
-            :class:`MaskGuidedPooling`; None: the backbone's channel count); only with
-            ``mask_channels``.
+        coverage: how each kind's coverage is encoded, ``log`` or ``sqrt`` (see
+            :class:`MaskGuidedPooling`); only with ``mask_channels``.
+        coverage_gain: with ``log``, the gain on the heads' coverage inputs (see
+            :class:`~fusion.heads.GradeHead`).
+        coverage_copies: with ``sqrt``, how many times each coverage enters the heads (None:
+            the backbone's channel count).
     """
 
     def __init__(
@@ -115,6 +144,8 @@ class SeverityClassifier(nn.Module):
         dropout: float = 0.2,
         freeze_blocks: int = 0,
         mask_channels: Sequence[str] | None = None,
+        coverage: str = "log",
+        coverage_gain: float = COVERAGE_GAIN,
         coverage_copies: int | None = None,
     ) -> None:
         super().__init__()
@@ -127,12 +158,20 @@ class SeverityClassifier(nn.Module):
         self.backbone = create_backbone(backbone, pretrained=pretrained, **kwargs)
         channels, stride = feature_geometry(self.backbone)
         self.mask_channels = tuple(mask_channels) if mask_channels else None
-        copies = channels if coverage_copies is None else coverage_copies
-        n_masks, copies = (len(self.mask_channels), copies) if self.mask_channels else (1, 0)
-        self.coverage_copies = copies
-        self.pooling = MaskGuidedPooling(stride, coverage_copies=copies)
-        pooled = MaskGuidedPooling.out_features(channels, n_masks, copies)
-        self.heads = nn.ModuleDict({h.name: GradeHead(pooled, h.n_outputs, dropout) for h in self.head_specs})
+        if not self.mask_channels:
+            copies, gain = 0, 1.0  # one union channel: no coverage
+        elif coverage == "log":
+            copies, gain = 1, float(coverage_gain)
+        else:
+            copies, gain = channels if coverage_copies is None else coverage_copies, 1.0
+        n_masks = len(self.mask_channels) if self.mask_channels else 1
+        self.coverage, self.coverage_copies, self.coverage_gain = coverage, copies, gain
+        self.pooling = MaskGuidedPooling(stride, coverage_copies=copies, coverage=coverage)
+        pooled = MaskGuidedPooling.out_features(channels, n_masks, copies, coverage)
+        # The log coverage goes to each head's own gained layer; sqrt copies stay plain inputs.
+        n_coverage = MaskGuidedPooling.n_coverage(n_masks, copies, coverage) if coverage == "log" else 0
+        self.heads = nn.ModuleDict({h.name: GradeHead(pooled, h.n_outputs, dropout, n_coverage, gain)
+                                    for h in self.head_specs})
         self.freeze_blocks = freeze_blocks
         self._frozen = early_modules(self.backbone, freeze_blocks)
         for module in self._frozen:

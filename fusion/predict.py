@@ -24,10 +24,11 @@ from fusion.model import SeverityClassifier
 def build_model(config: dict[str, Any], pretrained: bool = False) -> SeverityClassifier:
     """The architecture a config describes (weights not loaded unless ``pretrained``)."""
     heads = [HeadSpec.from_dict(h) for h in config["heads"]]
+    mask = config.get("mask") or {}
     return SeverityClassifier(heads, backbone=config["backbone"], pretrained=pretrained,
                               dropout=config.get("dropout", 0.2), freeze_blocks=config.get("freeze_blocks", 0),
-                              mask_channels=(config.get("mask") or {}).get("channels"),
-                              coverage_copies=(config.get("mask") or {}).get("coverage_copies", 1))
+                              mask_channels=mask.get("channels"), coverage=mask.get("coverage") or "sqrt",  # older configs
+                              coverage_gain=mask.get("coverage_gain", 1.0), coverage_copies=mask.get("coverage_copies", 1))
 
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> tuple[SeverityClassifier, dict[str, Any]]:

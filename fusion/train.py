@@ -44,12 +44,13 @@ from fusion.data import (
 from fusion.heads import default_heads
 from fusion.inputs import MASK_SIGMA_FRACTION
 from fusion.losses import class_alpha, multi_head_loss
-from fusion.model import SeverityClassifier
+from fusion.model import COVERAGE_GAIN, SeverityClassifier
 from fusion.scoring import majority_baseline, save_confusion_matrices, score_heads
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_NAME = "classifier.safetensors"
+_COVERAGE_TEXT = {"log": "log10(coverage + 1e-4) + 4 and a mask-known flag (gained)", "sqrt": "sqrt(coverage)"}
 
 
 @dataclass
@@ -73,9 +74,12 @@ class TrainSettings:
     mask_dropout: float = 0.2
     derive_grades: bool = True
     augment: bool = True
+    geometry: str = "free"  # free: turns, zooms, reframes | area: flips and quarter turns (area shares kept)
     reframe: float = 0.0  # share of pictures shown as letterboxed 4:3 / 3:4 photos (see Augment)
     mask_channels: str = "union"  # union: one mask of all lesions | kinds: one per outlined kind, with coverage
-    coverage_copies: int | None = None  # with kinds: times each coverage enters the heads (None: backbone channels)
+    coverage: str = "log"  # with kinds: log (log10 coverage + known flag, gained) | sqrt (the first design, copied)
+    coverage_gain: float = COVERAGE_GAIN  # with kinds and log: gain on the heads' coverage inputs
+    coverage_copies: int | None = None  # with kinds and sqrt: times each coverage enters the heads (None: backbone channels)
     device: str = "cpu"
     seed: int = 0
     max_batches: int | None = None  # cap per epoch, for smoke tests
@@ -171,12 +175,13 @@ def train_classifier(
     started = time.time()
     model = SeverityClassifier(heads, settings.backbone, pretrained=True, dropout=settings.dropout,
                                freeze_blocks=settings.freeze_blocks, mask_channels=channels,
+                               coverage=settings.coverage, coverage_gain=settings.coverage_gain,
                                coverage_copies=settings.coverage_copies).to(device, memory_format=torch.channels_last)
     train_cache = LetterboxCache(train_examples, settings.imgsz, desc="cache train", channels=channels)
     val_cache = LetterboxCache(val_examples, settings.imgsz, desc="cache val", channels=channels)
     cache_seconds = time.time() - started
     mean, std = model.mean, model.std
-    augment = Augment(reframe=settings.reframe) if settings.augment else None
+    augment = Augment(reframe=settings.reframe, geometry=settings.geometry) if settings.augment else None
     train_set = FusionDataset(train_examples, train_cache, heads, mean, std, augment, settings.mask_dropout,
                               settings.use_masks, settings.seed)
     val_set = FusionDataset(val_examples, val_cache, heads, mean, std, None, 0.0, settings.use_masks)
@@ -200,11 +205,12 @@ def train_classifier(
         "input_size": settings.imgsz,
         "normalization": {"mean": list(mean), "std": list(std), "scale": "rgb/255"},
         "letterbox": {"fill": 0, "keep_aspect": True},
-        "pooling": ("concat(global average, soft-mask-weighted average per kind, sqrt(coverage) per kind)" if channels
-                    else "concat(global average, soft-mask-weighted average)"),
+        "pooling": (f"concat(global average, soft-mask-weighted average per kind, {_COVERAGE_TEXT[settings.coverage]} per kind)"
+                    if channels else "concat(global average, soft-mask-weighted average)"),
         "mask": {"sigma_fraction": MASK_SIGMA_FRACTION, "missing": "all ones (mask unknown)",
                  "empty": "all zeros (no lesion found)", "trained_with_masks": settings.use_masks,
-                 "channels": channels, "coverage_copies": model.coverage_copies},
+                 "channels": channels, "coverage": settings.coverage if channels else None,
+                 "coverage_copies": model.coverage_copies, "coverage_gain": model.coverage_gain},
         "dropout": settings.dropout,
         "freeze_blocks": settings.freeze_blocks,
         "indicators": list(INDICATORS),

@@ -23,11 +23,11 @@ from fusion.data import (
     native_scale,
     needs_derived_grades,
 )
-from fusion.heads import HeadSpec, default_heads, head_probabilities, native_head_name
+from fusion.heads import GradeHead, HeadSpec, default_heads, head_probabilities, native_head_name
 from fusion.inputs import prepare
 from fusion.losses import class_alpha, corn_loss, focal_loss, multi_head_loss
-from fusion.model import MaskGuidedPooling, SeverityClassifier
-from fusion.predict import SeverityGrader, load_classifier
+from fusion.model import COVERAGE_GAIN, MaskGuidedPooling, SeverityClassifier
+from fusion.predict import SeverityGrader, build_model, load_classifier
 
 HEADS = default_heads({"hair-loss-levels": [f"LEVEL_{i}" for i in range(2, 8)]})
 
@@ -85,14 +85,54 @@ def test_per_kind_pooling_pools_each_channel_and_reports_its_coverage():
     features = torch.randn(2, 5, 4, 4)
     masks = (torch.rand(2, 3, 8, 8) > 0.6).float()
     masks[1, 2] = 0  # a kind not found in the second picture
-    pooled = MaskGuidedPooling(stride=2, coverage_copies=2)(features, masks)
-    assert pooled.shape == (2, MaskGuidedPooling.out_features(5, 3, coverage_copies=2)) == (2, 4 * 5 + 3 * 2)
+    pooled = MaskGuidedPooling(stride=2, coverage_copies=2, coverage="sqrt")(features, masks)
+    assert pooled.shape == (2, MaskGuidedPooling.out_features(5, 3, 2, "sqrt")) == (2, 4 * 5 + 3 * 2)
     single = MaskGuidedPooling(stride=2)
     for k in range(3):  # each channel pools exactly as a one-channel mask would
         torch.testing.assert_close(pooled[:, 5 * (k + 1):5 * (k + 2)], single(features, masks[:, k:k + 1])[:, 5:])
     coverage = masks.mean(dim=(2, 3)).sqrt()
     torch.testing.assert_close(pooled[:, -6:], coverage.repeat_interleave(2, dim=1))  # each kind twice, in order
     assert torch.all(pooled[1, 15:20] == 0) and torch.all(pooled[1, -2:] == 0)
+
+
+def test_log_coverage_steps_equally_per_area_ratio_and_flags_unknown_masks():
+    features = torch.randn(4, 5, 8, 8)
+    masks = torch.zeros(4, 2, 16, 16)
+    masks[0, 0, :4, :4] = 1  # 1/16 of the frame
+    masks[1, 0, :8, :8] = 1  # 4x that area
+    masks[2] = 1  # no mask known for either kind
+    # picture 3: nothing found of either kind
+    pooling = MaskGuidedPooling(stride=2, coverage_copies=3)
+    pooled = pooling(features, masks)
+    assert pooled.shape == (4, MaskGuidedPooling.out_features(5, 2, 3)) == (4, 3 * 5 + 2 * 3 * 2)
+    log_cover, known = pooled[:, -12:-6], pooled[:, -6:]
+    torch.testing.assert_close(log_cover[:, :3], log_cover[:, :1].expand(-1, 3))  # copies, kind by kind
+    floor = torch.log10(torch.tensor(1e-4))
+    expected = torch.log10(torch.tensor([1 / 16, 1 / 4]) + 1e-4) - floor
+    torch.testing.assert_close(log_cover[:2, 0], expected)
+    assert log_cover[1, 0] - log_cover[0, 0] == pytest.approx(np.log10(4), abs=1e-3)  # a ratio is a fixed step
+    assert torch.all(known[[0, 1, 3]] == 1) and torch.all(known[2] == 0)  # all ones = mask unknown
+    assert torch.all(log_cover[2] == 0) and torch.all(log_cover[3] == 0)  # unknown is not "the whole frame"
+    assert torch.all(log_cover[0, 3:] == 0)  # the second kind, not found
+    with pytest.raises(ValueError, match="coverage encoding"):
+        MaskGuidedPooling(coverage="linear")
+
+
+def test_coverage_layer_starts_silent_takes_the_gain_and_skips_dropout():
+    head = GradeHead(10, 4, dropout=0.9, n_coverage=2, coverage_gain=1000.0).train()
+    pooled = torch.rand(6, 10)
+    other = pooled.clone()
+    other[:, -2:] = torch.rand(6, 2)
+    torch.manual_seed(0)
+    first = head(pooled)
+    torch.manual_seed(0)
+    torch.testing.assert_close(head(other), first)  # zero-initialized: the gain cannot blow up the first logits
+    assert head.linear.in_features == 8
+    with torch.no_grad():
+        head.coverage.weight.fill_(1e-3)
+    torch.manual_seed(0)
+    shifted = head(pooled) - first  # same dropout draw on the image part, so only the coverage moved
+    torch.testing.assert_close(shifted, pooled[:, -2:].sum(1, keepdim=True).expand(-1, 4) * 1e-3 * 1000.0)
 
 
 def test_per_kind_masks_follow_the_kinds_through_data_and_grader(synthetic):
@@ -262,6 +302,29 @@ def test_augment_reframes_square_pictures_as_letterboxed_photos():
     assert bar_sides == {"rows", "cols"}
 
 
+def test_area_geometry_keeps_every_lesion_share_of_the_frame_that_free_geometry_moves():
+    """Where a grade is an area share, only flips and quarter turns leave the label true."""
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64, 2), np.uint8)
+    mask[5:25, 30:62, 0] = 255  # a patch off centre, near the frame's edge
+    mask[40:46, 8:14, 1] = 255
+    shares = mask.reshape(-1, 2).mean(0)
+    area, free = Augment(geometry="area", reframe=1.0), Augment(reframe=1.0)
+    moved, turned = 0, set()
+    for _ in range(20):
+        out_rgb, out_mask = area(rgb, mask, rng, closeup=True)
+        np.testing.assert_array_equal(out_mask.reshape(-1, 2).mean(0), shares)
+        assert out_rgb.shape == rgb.shape and out_rgb.flags.c_contiguous
+        turned.add(int(np.argmax(out_mask[..., 1].sum(0) > 0) < 32))  # the small patch changes side
+        moved += not np.allclose(free(rgb, mask, rng, closeup=True)[1].reshape(-1, 2).mean(0), shares, rtol=0.05)
+    assert turned == {0, 1} and moved >= 10
+    head_photo = Augment(geometry="area", hflip=0, brightness=0, contrast=0, saturation=0, hue=0)
+    np.testing.assert_array_equal(head_photo(rgb, mask, rng, closeup=False)[1], mask)  # a head photo keeps its up
+    with pytest.raises(ValueError, match="geometry"):
+        Augment(geometry="warp")
+
+
 # ----------------------------------------------------------------------------- calibration
 def test_temperature_scaling_cools_overconfident_logits():
     rng = np.random.default_rng(0)
@@ -333,7 +396,11 @@ def test_per_kind_training_records_its_channels_and_loads_back(synthetic, tmp_pa
     config = read_config(out / "classifier.safetensors")
     outlined = {r.kind for s in synthetic.samples for r in s.regions}
     assert config["mask"]["channels"] == [k for k in INDICATORS if k in outlined] and len(outlined) > 1
-    assert config["mask"]["coverage_copies"] == 1280  # Lite0's channels
+    assert config["mask"]["coverage"] == "log" and config["mask"]["coverage_gain"] == COVERAGE_GAIN
+    older = {**config, "mask": {"channels": config["mask"]["channels"], "coverage_copies": 1280}}
+    model = build_model(older)  # per-kind configs from before the log encoding: sqrt coverage in copies
+    assert model.coverage == "sqrt" and not hasattr(model.heads["dandruff"], "coverage")
+    assert model.heads["dandruff"].linear.in_features == 1280 * (1 + len(outlined)) + 1280 * len(outlined)
     grader = SeverityGrader.load(out / "classifier.safetensors")
     assert grader.n_mask_channels == len(outlined) and grader.model.n_mask_channels == len(outlined)
     rgb = load_image(synthetic.image_path(synthetic.samples[0])).rgb
@@ -371,3 +438,14 @@ def test_forward_exports_to_onnx_with_a_dynamic_batch(tmp_path):
         expected = model(image, mask)
     got = session.run(names, {"image": image.numpy(), "mask": mask.numpy()})
     np.testing.assert_allclose(got[0], expected[names[0]].numpy(), rtol=1e-3, atol=1e-4)
+
+
+def test_coverage_study_runs_every_variant_on_frozen_features(synthetic, capsys):
+    from fusion.coverage_study import VARIANTS, main
+
+    assert main([str(synthetic.root), "--imgsz", "64", "--steps", "3"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].startswith("variant") and len(rows) == 2 + len(VARIANTS)
+    for row in rows[1:]:
+        scores = [float(v) for v in row.split()[-6:]]
+        assert all(0.0 <= v <= 1.0 for v in scores)

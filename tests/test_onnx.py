@@ -74,3 +74,21 @@ def test_onnx_and_torch_agree_on_every_sample(both):
         for ra, rb in zip(a.regions, b.regions):
             assert ra.kind == rb.kind and np.allclose(ra.box, rb.box, atol=2.0)
             assert abs(ra.area_px - rb.area_px) <= max(20, 0.02 * ra.area_px)
+
+
+def test_per_kind_classifier_with_log_coverage_exports(tmp_path):
+    import torch
+
+    from core.onnx import export_module
+    from fusion.heads import default_heads
+    from fusion.model import SeverityClassifier
+
+    torch.manual_seed(0)
+    heads = default_heads()
+    model = SeverityClassifier(heads, pretrained=False, mask_channels=["sebum", "dandruff", "microkeratin"]).eval()
+    masks = torch.rand(3, 3, 64, 64)
+    masks[1, 0] = 1  # a kind with no mask known: the known flag and the min-reduction must export too
+    masks[2, 1] = 0  # a kind not found
+    names = [h.name for h in heads]
+    diff = export_module(model, (torch.randn(3, 3, 64, 64), masks), tmp_path / "kinds.onnx", ["image", "mask"], names)
+    assert diff < 1e-3

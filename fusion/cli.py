@@ -18,9 +18,9 @@ log = logging.getLogger(__name__)
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     from core.backbones import backbone_names
+    from fusion.data import GEOMETRIES
     from fusion.heads import HEAD_LOSSES
     from fusion.losses import ALPHA_MODES
-    from fusion.data import GEOMETRIES
     from fusion.model import COVERAGE_ENCODINGS
     from fusion.train import TrainSettings
 

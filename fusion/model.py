@@ -32,8 +32,9 @@ from fusion.heads import GradeHead, HeadSpec
 COVERAGE_ENCODINGS = ("log", "sqrt")
 #: ``log`` encoding: log10(coverage + COVERAGE_FLOOR) + 4, so 0 (nothing) .. 4 (the whole frame).
 COVERAGE_FLOOR = 1e-4
-#: Default gain on the ``log`` coverage inputs of each head (see :class:`~fusion.heads.GradeHead`).
-COVERAGE_GAIN = 16384.0
+#: Default gain on the ``log`` coverage inputs of each head (see :class:`~fusion.heads.GradeHead`):
+#: 16384 learned best with a frozen backbone but swung from epoch to epoch in full training.
+COVERAGE_GAIN = 4096.0
 
 
 class MaskGuidedPooling(nn.Module):

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             predictions = [layer(inputs).argmax(1).numpy() for layer in layers]
         label = f"{coverage} x {copies}" if coverage == "sqrt" else f"log gain {gain:g}"
-        report(label, macro_f1s(lambda j: predictions[j], val[2], heads))
+        report(label, macro_f1s(lambda j, p=predictions: p[j], val[2], heads))
     return 0
 
 

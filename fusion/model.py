@@ -27,7 +27,6 @@ from torch import nn
 from core.backbones import create_backbone, get_spec
 from fusion.heads import GradeHead, HeadSpec
 
-
 #: How a kind's coverage (its share of the frame) is fed to the heads; see :class:`MaskGuidedPooling`.
 COVERAGE_ENCODINGS = ("log", "sqrt")
 #: ``log`` encoding: log10(coverage + COVERAGE_FLOOR) + 4, so 0 (nothing) .. 4 (the whole frame).

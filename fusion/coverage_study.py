@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from sklearn.tree import DecisionTreeClassifier
 from tqdm import tqdm
 
 from core.taxonomy import INDICATORS
 from datasets.folder import DatasetFolder
+from evaluation.classification import macro_f1
 from fusion.data import FusionDataset, LetterboxCache, collect_examples
 from fusion.heads import GradeHead, default_heads
 from fusion.losses import multi_head_loss
@@ -46,13 +46,12 @@ def frozen_features(model: SeverityClassifier, folder: DatasetFolder, split: str
     dataset = FusionDataset(examples, LetterboxCache(examples, size, desc=f"cache {split}", channels=channels),
                             heads, model.mean, model.std)
     image, cover, labels = [], {"sqrt": [], "log": []}, []
-    pools = {c: MaskGuidedPooling(model.pooling.stride, coverage_copies=1, coverage=c) for c in cover}
+    image_pool = MaskGuidedPooling(model.pooling.stride)  # no coverage: the image part of every variant
+    pools = {c: MaskGuidedPooling(model.pooling.stride, coverage=c) for c in cover}
     with torch.no_grad():
         for index in tqdm(range(len(dataset)), desc=f"features {split}", leave=False):
             rgb, mask, target = dataset[index]
-            features = model.backbone(rgb[None])
-            pooled = pools["log"](features, mask[None])
-            image.append(pooled[:, :-2 * len(channels)])
+            image.append(image_pool(model.backbone(rgb[None]), mask[None]))
             for name, pool in pools.items():
                 cover[name].append(torch.cat(pool.coverage_features(mask[None]), dim=1))
             labels.append(target)
@@ -85,13 +84,8 @@ def train_heads(heads, image, cover, labels, coverage: str, copies: int, gain: f
 
 
 def macro_f1s(predict, labels, heads) -> list[float]:
-    out = []
-    for j, head in enumerate(heads):
-        if head.name not in INDICATORS:
-            continue
-        known = labels[:, j] >= 0
-        out.append(f1_score(labels[known, j], predict(j)[known], average="macro", labels=[0, 1, 2, 3]))
-    return out
+    """Each indicator head's val macro-F1, as ``train classifier`` scores it."""
+    return [macro_f1(labels[:, j].numpy(), predict(j)) for j, head in enumerate(heads) if head.name in INDICATORS]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,6 +62,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coverage-copies", type=int, default=defaults.coverage_copies,
                         help="with --coverage sqrt: times each kind's coverage enters the heads "
                              "(default: the backbone's channel count)")
+    parser.add_argument("--contrast-blocks", type=int, nargs="*", default=list(defaults.contrast_blocks), metavar="BLOCK",
+                        help="backbone blocks whose average inside each mask minus outside it also feeds the heads "
+                             "(Lite0: 2 = stride 8, 4 = stride 16; for grades that compare a region with its "
+                             "surroundings, such as hair loss); none by default")
+    parser.add_argument("--contrast-heads", nargs="*", default=list(defaults.contrast_heads), metavar="HEAD",
+                        help="with --contrast-blocks and --mask-channels kinds: heads (named like a lesion kind, "
+                             "e.g. hair_loss) that read only their own kind's contrasts and the coverage")
     parser.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -76,7 +83,8 @@ def settings_from_args(args: argparse.Namespace):
         dropout=args.dropout, freeze_blocks=args.freeze_blocks, use_masks=not args.no_masks,
         mask_dropout=args.mask_dropout, derive_grades=not args.no_derived_grades, augment=not args.no_augment,
         geometry=args.geometry, reframe=args.reframe, mask_channels=args.mask_channels, coverage_copies=args.coverage_copies,
-        coverage=args.coverage, coverage_gain=args.coverage_gain,
+        coverage=args.coverage, coverage_gain=args.coverage_gain, contrast_blocks=tuple(args.contrast_blocks),
+        contrast_heads=tuple(args.contrast_heads),
         device=args.device, seed=args.seed, max_batches=args.max_batches,
     )
 

@@ -116,12 +116,20 @@ class GradeHead(nn.Module):
     the five area grades at macro-F1 0.62 with the coverage entered once, 0.94 with a gain of
     4096, 0.98 with 16384). The gain is the coverage's own learning rate, ``gain x lr``; its
     layer starts at zero so the gain does not blow up the first logits.
+
+    ``inputs`` (optional) picks the pooled features this head reads, by index, coverage last;
+    ``in_features`` then counts the picked ones.
     """
 
     def __init__(self, in_features: int, n_outputs: int, dropout: float = 0.2, n_coverage: int = 0,
-                 coverage_gain: float = 1.0) -> None:
+                 coverage_gain: float = 1.0, inputs: torch.Tensor | None = None) -> None:
         super().__init__()
         self.n_coverage, self.coverage_gain = n_coverage, float(coverage_gain)
+        self.picks = inputs is not None
+        if inputs is not None:
+            if len(inputs) != in_features:
+                raise ValueError(f"a head reading {len(inputs)} picked features cannot have {in_features} inputs")
+            self.register_buffer("inputs", torch.as_tensor(inputs, dtype=torch.long), persistent=False)
         self.dropout = nn.Dropout(dropout)
         self.linear = nn.Linear(in_features - n_coverage, n_outputs)
         if n_coverage:
@@ -129,6 +137,8 @@ class GradeHead(nn.Module):
             nn.init.zeros_(self.coverage.weight)
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        if self.picks:
+            pooled = pooled.index_select(1, self.inputs)
         if not self.n_coverage:
             return self.linear(self.dropout(pooled))
         image, coverage = pooled[:, :-self.n_coverage], pooled[:, -self.n_coverage:]

@@ -3,7 +3,8 @@
 Composed like segmentation-models-pytorch's models, three named parts built in ``__init__``:
 ``self.backbone`` (from the :mod:`core.backbones` registry, so a bigger net is one argument),
 ``self.pooling`` (:class:`MaskGuidedPooling`) and ``self.heads`` (one :class:`~fusion.heads.GradeHead`
-per :class:`~fusion.heads.HeadSpec`).
+per :class:`~fusion.heads.HeadSpec`); optionally ``self.contrast`` (:class:`MaskContrast`, a
+mid-level feature map's inside-minus-outside average per mask channel).
 
 The forward takes and returns plain tensors (ONNX-exportable with a dynamic batch):
 ``image`` N x 3 x S x S (letterboxed, normalized) and ``mask`` N x K x S x S (soft lesion masks
@@ -96,6 +97,54 @@ class MaskGuidedPooling(nn.Module):
         return (1 + n_masks) * channels + MaskGuidedPooling.n_coverage(n_masks, coverage_copies, coverage)
 
 
+class MaskContrast(nn.Module):
+    """Per mask channel: a feature map's average inside the mask minus its average outside it,
+    standardized (each feature to zero mean and unit variance over the training pictures).
+
+    What it is for: a grade that compares a region with its surroundings, such as hair loss
+    (the share of follicles missing inside a thinning patch, relative to the hair density
+    around it). The last feature map is too coarse and too abstract for that; mid-level maps
+    (strides 8 and 16) still describe texture such as how many shafts there are. With the
+    backbone frozen, a linear probe on synthetic close-ups reads the hair-loss grade far better
+    from these contrasts than from the last map's averages (``python -m fusion.contrast_study``).
+
+    A channel that is all zeros (nothing found) or all ones (no mask known) has no inside or
+    no outside: its contrast is zero. The standardization is a BatchNorm without scale and
+    shift (running statistics at inference); a batch of one uses the running statistics.
+    """
+
+    def __init__(self, stride: int, channels: int, n_masks: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.stride, self.eps = stride, eps
+        self.norm = nn.BatchNorm1d(n_masks * channels, affine=False)
+
+    def forward(self, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        weights = F.avg_pool2d(mask, self.stride, self.stride, ceil_mode=True)[:, :, None]  # N x K x 1 x h x w
+        mass, rest = weights.sum(dim=(3, 4)), (1.0 - weights).sum(dim=(3, 4))  # N x K x 1 each
+        inside_sum = (features[:, None] * weights).sum(dim=(3, 4))  # N x K x C
+        outside_sum = features.sum(dim=(2, 3))[:, None] - inside_sum
+        inside = inside_sum / (mass + self.eps)
+        outside = outside_sum / (rest + self.eps)
+        both = ((mass > 1e-3) & (rest > 1e-3)).to(features.dtype)
+        contrast = (both * (inside - outside)).flatten(1)
+        norm = self.norm
+        use_batch = self.training and contrast.shape[0] > 1
+        return F.batch_norm(contrast, norm.running_mean, norm.running_var, training=use_batch,
+                            momentum=norm.momentum, eps=norm.eps)
+
+
+def staged_features(backbone: nn.Module, image: torch.Tensor,
+                    taps: Sequence[int]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """The last feature map and the outputs of blocks ``taps``, in one pass (timm EfficientNet family)."""
+    x = backbone.bn1(backbone.conv_stem(image))
+    tapped = {}
+    for index, block in enumerate(backbone.blocks):
+        x = block(x)
+        if index in taps:
+            tapped[index] = x
+    return backbone.bn2(backbone.conv_head(x)), [tapped[index] for index in taps]
+
+
 def feature_geometry(backbone: nn.Module, probe: int = 128) -> tuple[int, int]:
     """Channels and stride (input side / feature side) of the backbone's last feature map."""
     was_training = backbone.training
@@ -104,6 +153,40 @@ def feature_geometry(backbone: nn.Module, probe: int = 128) -> tuple[int, int]:
         features = backbone(torch.zeros(1, 3, probe, probe))
     backbone.train(was_training)
     return int(features.shape[1]), probe // int(features.shape[-1])
+
+
+def tapped_geometry(backbone: nn.Module, blocks: Sequence[int], probe: int = 128) -> list[tuple[int, int]]:
+    """Channels and stride of each of backbone blocks ``blocks``' outputs (timm EfficientNet family only)."""
+    if not (hasattr(backbone, "blocks") and hasattr(backbone, "conv_stem")):
+        raise ValueError("contrast features need a timm EfficientNet-family backbone (blocks to tap)")
+    for block in blocks:
+        if not 0 <= block < len(backbone.blocks):
+            raise ValueError(f"contrast block {block} out of range: the backbone has blocks 0-{len(backbone.blocks) - 1}")
+    was_training = backbone.training
+    backbone.eval()
+    with torch.no_grad():
+        _, tapped = staged_features(backbone, torch.zeros(1, 3, probe, probe), blocks)
+    backbone.train(was_training)
+    return [(int(t.shape[1]), probe // int(t.shape[-1])) for t in tapped]
+
+
+def contrast_inputs(heads: Sequence[str], kinds: Sequence[str] | None, channels: int,
+                    geometry: Sequence[tuple[int, int]], pooled: int, n_coverage: int) -> dict[str, torch.Tensor]:
+    """For each of ``heads``, the indices of its own kind's contrasts and of the coverage inputs in
+    the pooled features ([global, per-kind averages, contrasts tap by tap (kind-major), coverage])."""
+    if heads and not geometry:
+        raise ValueError("contrast heads need contrast blocks to read")
+    picks = {}
+    for name in heads:
+        if not kinds or name not in kinds:
+            raise ValueError(f"contrast head {name!r} has no mask channel of its own; channels: {', '.join(kinds or ['union'])}")
+        kind, offset, parts = list(kinds).index(name), (1 + len(kinds)) * channels, []
+        for width, _ in geometry:
+            parts.append(torch.arange(offset + kind * width, offset + (kind + 1) * width))
+            offset += len(kinds) * width
+        parts.append(torch.arange(pooled - n_coverage, pooled))
+        picks[name] = torch.cat(parts)
+    return picks
 
 
 def early_modules(backbone: nn.Module, n_blocks: int) -> list[nn.Module]:
@@ -134,6 +217,15 @@ class SeverityClassifier(nn.Module):
             :class:`~fusion.heads.GradeHead`).
         coverage_copies: with ``sqrt``, how many times each coverage enters the heads (None:
             the backbone's channel count).
+        contrast_blocks: also feed the heads :class:`MaskContrast` features of these backbone
+            blocks' outputs (Lite0: 2 is the stride-8 stage, 4 the last stride-16 one); empty:
+            off (every earlier config).
+        contrast_heads: heads, each named like one of ``mask_channels``, that read only their own
+            kind's contrasts and the coverage inputs, not the pooled image features (thousands
+            of them, which a head fits to the training pictures before the few contrasts; with
+            the backbone frozen, a linear probe grades synthetic hair loss at 0.77 macro-F1 from
+            the patch's contrasts alone and 0.70 with the global average beside them:
+            ``python -m fusion.contrast_study``). Needs ``contrast_blocks``.
     """
 
     def __init__(
@@ -147,6 +239,8 @@ class SeverityClassifier(nn.Module):
         coverage: str = "log",
         coverage_gain: float = COVERAGE_GAIN,
         coverage_copies: int | None = None,
+        contrast_blocks: Sequence[int] = (),
+        contrast_heads: Sequence[str] = (),
     ) -> None:
         super().__init__()
         self.head_specs = tuple(heads)
@@ -168,10 +262,20 @@ class SeverityClassifier(nn.Module):
         self.coverage, self.coverage_copies, self.coverage_gain = coverage, copies, gain
         self.pooling = MaskGuidedPooling(stride, coverage_copies=copies, coverage=coverage)
         pooled = MaskGuidedPooling.out_features(channels, n_masks, copies, coverage)
+        self.contrast_blocks = tuple(int(b) for b in contrast_blocks)
+        geometry = tapped_geometry(self.backbone, self.contrast_blocks) if self.contrast_blocks else []
+        self.contrast = nn.ModuleList(MaskContrast(mid_stride, mid_channels, n_masks) for mid_channels, mid_stride in geometry)
+        pooled += sum(n_masks * mid_channels for mid_channels, _ in geometry)
         # The log coverage goes to each head's own gained layer; sqrt copies stay plain inputs.
         n_coverage = MaskGuidedPooling.n_coverage(n_masks, copies, coverage) if coverage == "log" else 0
-        self.heads = nn.ModuleDict({h.name: GradeHead(pooled, h.n_outputs, dropout, n_coverage, gain)
-                                    for h in self.head_specs})
+        self._n_pooled_coverage = MaskGuidedPooling.n_coverage(n_masks, copies, coverage)
+        self.contrast_heads = tuple(contrast_heads)
+        picks = contrast_inputs(self.contrast_heads, self.mask_channels, channels, geometry, pooled,
+                                MaskGuidedPooling.n_coverage(n_masks, copies, coverage))
+        self.heads = nn.ModuleDict({
+            h.name: GradeHead(pooled if h.name not in picks else len(picks[h.name]), h.n_outputs, dropout, n_coverage,
+                              gain, picks.get(h.name))
+            for h in self.head_specs})
         self.freeze_blocks = freeze_blocks
         self._frozen = early_modules(self.backbone, freeze_blocks)
         for module in self._frozen:
@@ -190,5 +294,13 @@ class SeverityClassifier(nn.Module):
         return self
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        pooled = self.pooling(self.backbone(image), mask)
+        if not self.contrast_blocks:
+            pooled = self.pooling(self.backbone(image), mask)
+        else:
+            last, tapped = staged_features(self.backbone, image, self.contrast_blocks)
+            pooled = self.pooling(last, mask)
+            # Contrasts join the image features, before the coverage inputs the heads split off last.
+            cut = pooled.shape[1] - self._n_pooled_coverage
+            contrasts = [module(features, mask) for module, features in zip(self.contrast, tapped)]
+            pooled = torch.cat([pooled[:, :cut], *contrasts, pooled[:, cut:]], dim=1)
         return {name: head(pooled) for name, head in self.heads.items()}

@@ -28,7 +28,8 @@ def build_model(config: dict[str, Any], pretrained: bool = False) -> SeverityCla
     return SeverityClassifier(heads, backbone=config["backbone"], pretrained=pretrained,
                               dropout=config.get("dropout", 0.2), freeze_blocks=config.get("freeze_blocks", 0),
                               mask_channels=mask.get("channels"), coverage=mask.get("coverage") or "sqrt",  # older configs
-                              coverage_gain=mask.get("coverage_gain", 1.0), coverage_copies=mask.get("coverage_copies", 1))
+                              coverage_gain=mask.get("coverage_gain", 1.0), coverage_copies=mask.get("coverage_copies", 1),
+                              contrast_blocks=mask.get("contrast_blocks") or (), contrast_heads=mask.get("contrast_heads") or ())
 
 
 def load_classifier(path: str | Path, device: str | torch.device = "cpu", verify: bool = True) -> tuple[SeverityClassifier, dict[str, Any]]:

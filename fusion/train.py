@@ -80,6 +80,8 @@ class TrainSettings:
     coverage: str = "log"  # with kinds: log (log10 coverage + known flag, gained) | sqrt (the first design, copied)
     coverage_gain: float = COVERAGE_GAIN  # with kinds and log: gain on the heads' coverage inputs
     coverage_copies: int | None = None  # with kinds and sqrt: times each coverage enters the heads (None: backbone channels)
+    contrast_blocks: tuple[int, ...] = ()  # backbone blocks whose inside-minus-outside mask contrast feeds the heads
+    contrast_heads: tuple[str, ...] = ()  # heads that read only their own kind's contrasts (and the coverage)
     device: str = "cpu"
     seed: int = 0
     max_batches: int | None = None  # cap per epoch, for smoke tests
@@ -176,7 +178,9 @@ def train_classifier(
     model = SeverityClassifier(heads, settings.backbone, pretrained=True, dropout=settings.dropout,
                                freeze_blocks=settings.freeze_blocks, mask_channels=channels,
                                coverage=settings.coverage, coverage_gain=settings.coverage_gain,
-                               coverage_copies=settings.coverage_copies).to(device, memory_format=torch.channels_last)
+                               coverage_copies=settings.coverage_copies,
+                               contrast_blocks=settings.contrast_blocks,
+                               contrast_heads=settings.contrast_heads).to(device, memory_format=torch.channels_last)
     train_cache = LetterboxCache(train_examples, settings.imgsz, desc="cache train", channels=channels)
     val_cache = LetterboxCache(val_examples, settings.imgsz, desc="cache val", channels=channels)
     cache_seconds = time.time() - started
@@ -206,11 +210,14 @@ def train_classifier(
         "normalization": {"mean": list(mean), "std": list(std), "scale": "rgb/255"},
         "letterbox": {"fill": 0, "keep_aspect": True},
         "pooling": (f"concat(global average, soft-mask-weighted average per kind, {_COVERAGE_TEXT[settings.coverage]} per kind)"
-                    if channels else "concat(global average, soft-mask-weighted average)"),
+                    if channels else "concat(global average, soft-mask-weighted average)")
+                   + (f" + standardized inside-minus-outside averages of blocks {list(settings.contrast_blocks)} per mask"
+                      if settings.contrast_blocks else ""),
         "mask": {"sigma_fraction": MASK_SIGMA_FRACTION, "missing": "all ones (mask unknown)",
                  "empty": "all zeros (no lesion found)", "trained_with_masks": settings.use_masks,
                  "channels": channels, "coverage": settings.coverage if channels else None,
-                 "coverage_copies": model.coverage_copies, "coverage_gain": model.coverage_gain},
+                 "coverage_copies": model.coverage_copies, "coverage_gain": model.coverage_gain,
+                 "contrast_blocks": list(model.contrast_blocks), "contrast_heads": list(model.contrast_heads)},
         "dropout": settings.dropout,
         "freeze_blocks": settings.freeze_blocks,
         "indicators": list(INDICATORS),

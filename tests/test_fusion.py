@@ -26,7 +26,7 @@ from fusion.data import (
 from fusion.heads import GradeHead, HeadSpec, default_heads, head_probabilities, native_head_name
 from fusion.inputs import prepare
 from fusion.losses import class_alpha, corn_loss, focal_loss, multi_head_loss
-from fusion.model import COVERAGE_GAIN, MaskGuidedPooling, SeverityClassifier
+from fusion.model import COVERAGE_GAIN, MaskContrast, MaskGuidedPooling, SeverityClassifier, staged_features
 from fusion.predict import SeverityGrader, build_model, load_classifier
 
 HEADS = default_heads({"hair-loss-levels": [f"LEVEL_{i}" for i in range(2, 8)]})
@@ -116,6 +116,61 @@ def test_log_coverage_steps_equally_per_area_ratio_and_flags_unknown_masks():
     assert torch.all(log_cover[0, 3:] == 0)  # the second kind, not found
     with pytest.raises(ValueError, match="coverage encoding"):
         MaskGuidedPooling(coverage="linear")
+
+
+def test_mask_contrast_is_inside_minus_outside_and_zero_without_either():
+    features = torch.ones(3, 2, 4, 4)
+    features[:, :, :2, :2] = 3.0  # the masked quarter reads 3, the rest 1
+    features[:, 1] *= -1
+    masks = torch.zeros(3, 3, 8, 8)
+    masks[:, 0, :4, :4] = 1  # at input resolution: the quarter the features describe
+    masks[1, 1] = 1  # no mask known
+    # channel 2: nothing found anywhere
+    contrast = MaskContrast(stride=2, channels=2, n_masks=3).eval()  # fresh statistics: mean 0, variance 1
+    out = contrast(features, masks).view(3, 3, 2)
+    torch.testing.assert_close(out[:, 0], torch.tensor([2.0, -2.0]).expand(3, 2), atol=1e-4, rtol=0)
+    assert torch.all(out[:, 2] == 0) and torch.all(out[1, 1] == 0)  # no outside / no inside: no contrast
+    contrast.train()
+    standardized = contrast(features + torch.randn(3, 2, 4, 4), masks)
+    assert standardized[:, 0].mean().abs() < 1e-5  # a batch of several: standardized with its own statistics
+    assert torch.isfinite(contrast(features[:1], masks[:1])).all()  # a batch of one: running statistics
+
+
+def test_contrast_taps_the_backbone_without_changing_its_output():
+    model = SeverityClassifier(HEADS[:1], pretrained=False, mask_channels=["sebum", "hair_loss"],
+                               contrast_blocks=(2, 4)).eval()
+    image = torch.randn(1, 3, 64, 64)
+    last, (stride8, stride16) = staged_features(model.backbone, image, (2, 4))
+    torch.testing.assert_close(last, model.backbone(image))
+    assert stride8.shape[-1] == 8 and stride16.shape[-1] == 4
+    pooled = MaskGuidedPooling.out_features(1280, 2, 1) + 2 * (stride8.shape[1] + stride16.shape[1])
+    assert model.heads[HEADS[0].name].linear.in_features + model.heads[HEADS[0].name].n_coverage == pooled
+    assert model(image, torch.rand(1, 2, 64, 64))[HEADS[0].name].shape == (1, 4)
+    with pytest.raises(ValueError, match="contrast block 9"):
+        SeverityClassifier(HEADS[:1], pretrained=False, contrast_blocks=(9,))
+
+
+def test_contrast_heads_read_only_their_own_kinds_contrast_and_the_coverage():
+    kinds = ["sebum", "hair_loss"]
+    model = SeverityClassifier(HEADS, pretrained=False, mask_channels=kinds, contrast_blocks=(2, 4),
+                               contrast_heads=("hair_loss",)).eval()
+    head = model.heads["hair_loss"]
+    assert head.linear.in_features == 40 + 112 and head.n_coverage == 4  # two taps' widths; log + flag per kind
+    image, mask = torch.randn(2, 3, 64, 64), torch.rand(2, 2, 64, 64)
+    other_sebum = mask.clone()
+    other_sebum[:, 0] = torch.rand(2, 64, 64)
+    with torch.no_grad():
+        first, second = model(image, mask), model(image, other_sebum)
+        model.heads["hair_loss"].coverage.weight.fill_(1e-3)
+        covered = model(image, other_sebum)
+    torch.testing.assert_close(first["hair_loss"], second["hair_loss"])  # sebum's outline reaches it only ...
+    assert not torch.allclose(covered["hair_loss"], second["hair_loss"])  # ... through the coverage inputs
+    assert not torch.allclose(first["sebum"], second["sebum"])  # the other heads read everything
+    with pytest.raises(ValueError, match="no mask channel"):
+        SeverityClassifier(HEADS[:1], pretrained=False, mask_channels=kinds, contrast_blocks=(4,),
+                           contrast_heads=("dandruff",))
+    with pytest.raises(ValueError, match="need contrast blocks"):
+        SeverityClassifier(HEADS[:1], pretrained=False, mask_channels=kinds, contrast_heads=("hair_loss",))
 
 
 def test_coverage_layer_starts_silent_takes_the_gain_and_skips_dropout():
@@ -391,18 +446,22 @@ def test_one_epoch_cli_train_writes_a_config_that_loads_back(synthetic, tmp_path
 def test_per_kind_training_records_its_channels_and_loads_back(synthetic, tmp_path, capsys):
     out = tmp_path / "kinds"
     code = pipeline.main(["train", "classifier", str(synthetic.root), "--out", str(out), "--epochs", "1",
-                          "--imgsz", "64", "--batch", "4", "--freeze-blocks", "3", "--mask-channels", "kinds"])
+                          "--imgsz", "64", "--batch", "4", "--freeze-blocks", "3", "--mask-channels", "kinds",
+                          "--contrast-blocks", "4", "--contrast-heads", "dandruff"])
     assert code == 0, capsys.readouterr().err
     config = read_config(out / "classifier.safetensors")
+    assert config["mask"]["contrast_blocks"] == [4] and "inside-minus-outside" in config["pooling"]
+    assert config["mask"]["contrast_heads"] == ["dandruff"]
     outlined = {r.kind for s in synthetic.samples for r in s.regions}
     assert config["mask"]["channels"] == [k for k in INDICATORS if k in outlined] and len(outlined) > 1
     assert config["mask"]["coverage"] == "log" and config["mask"]["coverage_gain"] == COVERAGE_GAIN
-    older = {**config, "mask": {"channels": config["mask"]["channels"], "coverage_copies": 1280}}
+    older = {**config, "mask": {"channels": config["mask"]["channels"], "coverage_copies": 1280}}  # and no contrast
     model = build_model(older)  # per-kind configs from before the log encoding: sqrt coverage in copies
     assert model.coverage == "sqrt" and not hasattr(model.heads["dandruff"], "coverage")
     assert model.heads["dandruff"].linear.in_features == 1280 * (1 + len(outlined)) + 1280 * len(outlined)
     grader = SeverityGrader.load(out / "classifier.safetensors")
     assert grader.n_mask_channels == len(outlined) and grader.model.n_mask_channels == len(outlined)
+    assert grader.model.heads["dandruff"].linear.in_features == 112  # rebuilt from the config, loaded strictly
     rgb = load_image(synthetic.image_path(synthetic.samples[0])).rgb
     stack = np.zeros((*rgb.shape[:2], len(outlined)), np.float32)
     stack[:40, :40, 0] = 1

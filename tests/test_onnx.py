@@ -76,7 +76,8 @@ def test_onnx_and_torch_agree_on_every_sample(both):
             assert abs(ra.area_px - rb.area_px) <= max(20, 0.02 * ra.area_px)
 
 
-def test_per_kind_classifier_with_log_coverage_exports(tmp_path):
+@pytest.mark.parametrize("contrast_blocks", [(), (2, 4)])
+def test_per_kind_classifier_with_log_coverage_exports(tmp_path, contrast_blocks):
     import torch
 
     from core.onnx import export_module
@@ -85,7 +86,8 @@ def test_per_kind_classifier_with_log_coverage_exports(tmp_path):
 
     torch.manual_seed(0)
     heads = default_heads()
-    model = SeverityClassifier(heads, pretrained=False, mask_channels=["sebum", "dandruff", "microkeratin"]).eval()
+    model = SeverityClassifier(heads, pretrained=False, mask_channels=["sebum", "dandruff", "microkeratin"],
+                               contrast_blocks=contrast_blocks).eval()
     masks = torch.rand(3, 3, 64, 64)
     masks[1, 0] = 1  # a kind with no mask known: the known flag and the min-reduction must export too
     masks[2, 1] = 0  # a kind not found

@@ -508,3 +508,13 @@ def test_coverage_study_runs_every_variant_on_frozen_features(synthetic, capsys)
     for row in rows[1:]:
         scores = [float(v) for v in row.split()[-6:]]
         assert all(0.0 <= v <= 1.0 for v in scores)
+
+
+def test_contrast_study_scores_every_variant_on_frozen_features(synthetic, capsys):
+    from fusion.contrast_study import VARIANTS, main
+
+    assert main([str(synthetic.root), "--imgsz", "64"]) == 0
+    rows = capsys.readouterr().out.strip().splitlines()
+    assert rows[0].startswith("hair-loss grade") and len(rows) == 1 + len(VARIANTS)
+    for row, label in zip(rows[1:], VARIANTS):
+        assert row.strip().startswith(label) and 0.0 <= float(row.split()[-1]) <= 1.0

@@ -271,7 +271,7 @@ class SeverityClassifier(nn.Module):
         self._n_pooled_coverage = MaskGuidedPooling.n_coverage(n_masks, copies, coverage)
         self.contrast_heads = tuple(contrast_heads)
         picks = contrast_inputs(self.contrast_heads, self.mask_channels, channels, geometry, pooled,
-                                MaskGuidedPooling.n_coverage(n_masks, copies, coverage))
+                                self._n_pooled_coverage)
         self.heads = nn.ModuleDict({
             h.name: GradeHead(pooled if h.name not in picks else len(picks[h.name]), h.n_outputs, dropout, n_coverage,
                               gain, picks.get(h.name))

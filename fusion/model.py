@@ -19,7 +19,8 @@ torch.Size([2, 4])
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -147,12 +148,7 @@ def staged_features(backbone: nn.Module, image: torch.Tensor,
 
 def feature_geometry(backbone: nn.Module, probe: int = 128) -> tuple[int, int]:
     """Channels and stride (input side / feature side) of the backbone's last feature map."""
-    was_training = backbone.training
-    backbone.eval()
-    with torch.no_grad():
-        features = backbone(torch.zeros(1, 3, probe, probe))
-    backbone.train(was_training)
-    return int(features.shape[1]), probe // int(features.shape[-1])
+    return _channels_and_stride(_probe(backbone, backbone, probe), probe)
 
 
 def tapped_geometry(backbone: nn.Module, blocks: Sequence[int], probe: int = 128) -> list[tuple[int, int]]:
@@ -162,12 +158,23 @@ def tapped_geometry(backbone: nn.Module, blocks: Sequence[int], probe: int = 128
     for block in blocks:
         if not 0 <= block < len(backbone.blocks):
             raise ValueError(f"contrast block {block} out of range: the backbone has blocks 0-{len(backbone.blocks) - 1}")
+    _, tapped = _probe(backbone, lambda image: staged_features(backbone, image, blocks), probe)
+    return [_channels_and_stride(features, probe) for features in tapped]
+
+
+def _probe(backbone: nn.Module, forward: Callable[[torch.Tensor], Any], probe: int) -> Any:
+    """``forward`` of a zero ``probe`` x ``probe`` image, in eval mode without gradients; the
+    backbone's training mode is restored after."""
     was_training = backbone.training
     backbone.eval()
     with torch.no_grad():
-        _, tapped = staged_features(backbone, torch.zeros(1, 3, probe, probe), blocks)
+        out = forward(torch.zeros(1, 3, probe, probe))
     backbone.train(was_training)
-    return [(int(t.shape[1]), probe // int(t.shape[-1])) for t in tapped]
+    return out
+
+
+def _channels_and_stride(features: torch.Tensor, probe: int) -> tuple[int, int]:
+    return int(features.shape[1]), probe // int(features.shape[-1])
 
 
 def contrast_inputs(heads: Sequence[str], kinds: Sequence[str] | None, channels: int,

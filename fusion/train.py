@@ -87,7 +87,8 @@ class TrainSettings:
     max_batches: int | None = None  # cap per epoch, for smoke tests
 
 
-def _labels_array(dataset: FusionDataset) -> dict[str, np.ndarray]:
+def labels_array(dataset: FusionDataset) -> dict[str, np.ndarray]:
+    """Each head's class index per picture of ``dataset`` (UNKNOWN where unlabelled)."""
     targets = np.stack([dataset.targets(i).numpy() for i in range(len(dataset))]) if len(dataset) else np.zeros((0, len(dataset.heads)), int)
     return {h.name: targets[:, j] for j, h in enumerate(dataset.heads)}
 
@@ -189,7 +190,7 @@ def train_classifier(
     train_set = FusionDataset(train_examples, train_cache, heads, mean, std, augment, settings.mask_dropout,
                               settings.use_masks, settings.seed)
     val_set = FusionDataset(val_examples, val_cache, heads, mean, std, None, 0.0, settings.use_masks)
-    val_labels = _labels_array(val_set)
+    val_labels = labels_array(val_set)
     alphas = {h.name: class_alpha([distribution["train"][h.name][c] for c in h.classes], settings.alpha) for h in heads}
     losses = {h.name: h.loss for h in heads}
 

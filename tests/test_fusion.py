@@ -467,6 +467,20 @@ def test_per_kind_training_records_its_channels_and_loads_back(synthetic, tmp_pa
     stack[:40, :40, 0] = 1
     assert grader.predict([rgb], [stack])[0]["indicators"]
 
+    # Scored again on its val split from the saved file: the scores training stored for it.
+    from fusion.score_split import main as score_main
+    from fusion.score_split import score_split
+    again = score_split(out, synthetic.root, "val")
+    assert again["n"] == 4
+    stored = config["val_scores"]
+    for key in ("overall_macro_f1", "hamming"):
+        assert again["indicators"][key] == pytest.approx(stored["indicators"][key], abs=1e-6)
+    assert {k: h["macro_f1"] for k, h in again["heads"].items()} == pytest.approx(
+        {k: h["macro_f1"] for k, h in stored["heads"].items()}, abs=1e-6)
+    assert again["hair_loss"]["ece"] == pytest.approx(stored["hair_loss"]["ece"], abs=1e-6)  # same temperatures
+    assert score_main([str(out), str(synthetic.root), "--split", "test"]) == 2
+    assert "no labelled images in the 'test' split" in capsys.readouterr().err
+
 
 def test_grader_refuses_mismatched_masks(synthetic, tmp_path):
     model = SeverityClassifier(HEADS[:1], pretrained=False)

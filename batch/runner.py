@@ -126,7 +126,7 @@ def _prefetch(items: Sequence[Item], depth: int) -> Iterator[tuple[Item, LoadedI
                 slots.put((item, load_image(item.path)))
             except ImageError as err:
                 slots.put((item, err))
-            except Exception as err:  # an unexpected decoder crash is still one bad file
+            except Exception as err:  # noqa: BLE001 - an unexpected decoder crash is still one bad file
                 slots.put((item, ImageError(f"{item.path}: cannot read image ({type(err).__name__}: {err})")))
         slots.put(stop)
 
@@ -197,7 +197,7 @@ def run_batch(
         images = [loaded for _, loaded in pending]
         try:
             analyses = analyzer.analyze_batch(images, [str(item.path) for item, _ in pending])
-        except Exception as err:  # one bad image must not sink its batch: retry one by one
+        except Exception as err:  # noqa: BLE001 - one bad image must not sink its batch: retry one by one
             if len(pending) == 1:
                 _record_failure(pending[0][0], out, f"analysis failed ({type(err).__name__}: {err})", result)
                 bar.update(1)

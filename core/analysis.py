@@ -149,7 +149,7 @@ class Analysis:
             if mask is not None and mask.shape == union.shape:
                 union |= mask
             else:
-                x1, y1, x2, y2 = (int(round(v)) for v in region.box)
+                x1, y1, x2, y2 = (round(v) for v in region.box)
                 union[max(y1, 0) : y2, max(x1, 0) : x2] = True
         return float(union.mean())
 

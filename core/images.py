@@ -107,7 +107,7 @@ def load_image(path: str | Path, max_side: int = MAX_SIDE) -> LoadedImage:
     if size == 0:
         raise ImageError(f"{path}: empty file (0 bytes)")
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the `with` below; opened here to name a PermissionError
     except PermissionError as err:
         raise ImageError(f"{path}: permission denied, cannot read the file") from err
     with handle:

@@ -115,6 +115,6 @@ def rasterize_region(region: Region, shape: tuple[int, int]) -> np.ndarray:
         points = np.round(np.asarray(region.polygon, dtype=np.float64)).astype(np.int32)
         cv2.fillPoly(mask, [points], 1)
     else:
-        x1, y1, x2, y2 = (int(round(v)) for v in region.box)
+        x1, y1, x2, y2 = (round(v) for v in region.box)
         mask[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)] = 1
     return mask.astype(bool)

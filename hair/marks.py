@@ -9,6 +9,7 @@ the shaft (:func:`profile_widths`), and compared with the meter's mask along the
 """
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,7 +74,7 @@ def load_marks(path: Path) -> MarkedImage:
 def _samples(polyline: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """Points every ``step`` px along a polyline (ends excluded) and unit normals there."""
     points, normals = [], []
-    for a, b in zip(polyline[:-1], polyline[1:]):
+    for a, b in itertools.pairwise(polyline):
         delta = b - a
         length = float(np.hypot(*delta))
         if length < 1e-6:

@@ -177,7 +177,7 @@ def measure_hairs(
     notes = [] if um_per_px is not None else [
         "hair widths in pixels: no um_per_px or magnification given, so density and thin-hair ratio are not reported"
     ]
-    area = int(round((mask.size if field_px is None else field_px) * px_scale * px_scale))
+    area = round((mask.size if field_px is None else field_px) * px_scale * px_scale)
     return HairMeasurement(len(shafts), widths, um_per_px, area, mask.shape, thin_um, shafts, notes)
 
 

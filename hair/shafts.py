@@ -150,7 +150,7 @@ def _segments(skeleton: np.ndarray, distance: np.ndarray) -> tuple[dict[int, Seg
         radius = ndimage.maximum(distance, junctions, index=np.arange(1, n_junctions + 1))
         junction_radius = {j: float(r) for j, r in zip(range(1, n_junctions + 1), np.atleast_1d(radius))}
     rest = skeleton & ~branch
-    pieces, n_pieces = ndimage.label(rest, structure=_EIGHT)
+    pieces, _n_pieces = ndimage.label(rest, structure=_EIGHT)
     height, width = skeleton.shape
     segments: dict[int, Segment] = {}
     slices = ndimage.find_objects(pieces)
@@ -346,7 +346,7 @@ def _end_direction(segment: Segment, end: int, radius: dict[int, float], reach_p
     path = segment.path if end == 0 else segment.path[::-1]
     node = segment.nodes[end]
     n = len(path)
-    skip = min(int(round(radius.get(node, 1.0))) if node >= 0 else 0, n // 3)
+    skip = min(round(radius.get(node, 1.0)) if node >= 0 else 0, n // 3)
     reach = min(n, skip + int(max(reach_px, 3 * radius.get(node, 2.0))))
     stretch = path[skip:reach].astype(np.float64)
     if len(stretch) < 2:

@@ -13,6 +13,7 @@ scopes deliver.
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ def load_scene(path: Path) -> HairScene:
         centerline = np.unpackbits(data["centerline"])[:size].reshape(shape).astype(bool)
         bounds = np.concatenate([[0], np.cumsum(data["lengths"])])
         points = data["points"]
-        polylines = [points[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+        polylines = [points[a:b] for a, b in itertools.pairwise(bounds)]
         return HairScene(data["rgb"], mask, centerline, data["ids"].astype(np.int32),
                          data["widths"].astype(np.float64), polylines, None)
 

@@ -165,7 +165,7 @@ def plan_follicular(
         radius = float(rng.uniform(7, 15) * scale)
         mask = np.zeros(shape, np.uint8)
         # The ring is at half strength 1.4 radii out: that circle is the lesion's outline.
-        cv2.circle(mask, (int(round(center[0])), int(round(center[1]))), int(round(1.4 * radius)), 1, -1)
+        cv2.circle(mask, (round(center[0]), round(center[1])), round(1.4 * radius), 1, -1)
         pustule = float(rng.uniform(0.35, 0.55) * radius) if rng.uniform() < 0.5 else 0.0
         if mask.sum() >= MIN_REGION_PX:  # tiny frames: a ring too small to keep is not drawn
             lesions.append(FollicleLesion((float(center[0]), float(center[1])), radius, pustule, mask.astype(bool)))
@@ -278,4 +278,4 @@ def _flake_polygon(rng: np.random.Generator, center: np.ndarray, scale: float) -
 
 
 def _rgb255(rgb: np.ndarray) -> tuple[int, int, int]:
-    return tuple(int(round(v * 255)) for v in np.clip(rgb, 0.0, 1.0))  # type: ignore[return-value]
+    return tuple(round(v * 255) for v in np.clip(rgb, 0.0, 1.0))  # type: ignore[return-value]

@@ -39,17 +39,6 @@ from hair.units import THIN_HAIR_UM
 
 #: Per-shaft width = this percentile of the widths read along its skeleton.
 WIDTH_QUANTILE = 40.0
-#: Shafts shorter than this many times their width are never counted (unless at the frame's edge).
-MIN_LENGTH_WIDTHS = 1.5
-#: Shafts shorter than SHORT_LENGTH_WIDTHS widths count only where they lie alone: within
-#: NEAR_WIDTHS widths of a longer counted shaft they are pieces of it (the network's centre
-#: lines break some shafts into stretches a few widths long, and a defocused shaft's rims
-#: read as short lines beside it). Chosen on 100 synthetic val scenes (seed 2000): counting
-#: every shaft of 1.5 widths or more, 40 % of scenes came within 10 % of the countable hairs
-#: (mean error +13 %); with this rule 54 % (+3 %). A short hair standing alone (a regrowing
-#: one) still counts; one lying against a longer hair does not.
-SHORT_LENGTH_WIDTHS = 3.5
-NEAR_WIDTHS = 2.0
 #: Shaft polylines in the record stay within this many frame pixels of the skeleton.
 SIMPLIFY_PX = 1.0
 
@@ -170,9 +159,12 @@ def measure_hairs(
             frame); ``um_per_px`` is per *reported* pixel.
     """
     mask = np.asarray(mask, bool)
-    shafts = trace_shafts(mask if centerline is None else np.asarray(centerline, bool), params)
+    if centerline is None:
+        shafts = trace_shafts(mask, params)
+    else:
+        shafts = trace_shafts(np.asarray(centerline, bool), params, support=mask)
     widths = shaft_widths(shafts, mask if width_map is None else width_map, width_level)
-    keep = counted_shafts(shafts, widths, mask.shape)
+    keep = counted_shafts(shafts, widths, mask.shape, params)
     shafts, widths = [s for s, k in zip(shafts, keep) if k], widths[keep] * px_scale
     notes = [] if um_per_px is not None else [
         "hair widths in pixels: no um_per_px or magnification given, so density and thin-hair ratio are not reported"
@@ -181,12 +173,14 @@ def measure_hairs(
     return HairMeasurement(len(shafts), widths, um_per_px, area, mask.shape, thin_um, shafts, notes)
 
 
-def counted_shafts(shafts: list[Shaft], widths: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+def counted_shafts(
+    shafts: list[Shaft], widths: np.ndarray, shape: tuple[int, int], params: TraceParams = TraceParams()
+) -> np.ndarray:
     """Which traced shafts are hairs (bool per shaft).
 
     A "hair" only a few widths long is most often a fragment: a blob, a piece of a thick
-    shaft's rim, a stretch of a shaft whose centre line broke. Below MIN_LENGTH_WIDTHS it is
-    dropped; below SHORT_LENGTH_WIDTHS it is dropped when it lies within NEAR_WIDTHS widths
+    shaft's rim, a stretch of a shaft whose centre line broke. Below ``params.min_length_widths``
+    it is dropped; below ``short_length_widths`` it is dropped when it lies within ``near_widths`` widths
     of a longer counted shaft. A hair peeking in at the frame's edge may show only its tip:
     that one always counts.
     """
@@ -194,9 +188,9 @@ def counted_shafts(shafts: list[Shaft], widths: np.ndarray, shape: tuple[int, in
         return np.zeros(0, bool)
     lengths = np.array([shaft.length_px for shaft in shafts])
     border = np.array([_at_border(shaft, shape) for shaft in shafts], bool)
-    long_enough = border | (lengths >= SHORT_LENGTH_WIDTHS * widths)
+    long_enough = border | (lengths >= params.short_length_widths * widths)
     keep = long_enough.copy()
-    short = np.flatnonzero(~long_enough & (lengths >= MIN_LENGTH_WIDTHS * widths))
+    short = np.flatnonzero(~long_enough & (lengths >= params.min_length_widths * widths))
     if len(short):
         off_long = np.ones(shape, bool)
         for shaft in (s for s, k in zip(shafts, long_enough) if k):
@@ -205,7 +199,7 @@ def counted_shafts(shafts: list[Shaft], widths: np.ndarray, shape: tuple[int, in
         distance = ndimage.distance_transform_edt(off_long) if not off_long.all() else np.full(shape, np.inf)
         for index in short:
             points = np.concatenate(shafts[index].paths)
-            keep[index] = float(np.median(distance[points[:, 0], points[:, 1]])) > NEAR_WIDTHS * widths[index]
+            keep[index] = float(np.median(distance[points[:, 0], points[:, 1]])) > params.near_widths * widths[index]
     return keep
 
 

@@ -516,9 +516,8 @@ def _bridge_gaps(segments: dict[int, Segment], params: TraceParams, support: np.
             if float(np.dot(outward_a, -outward_b)) < limit or float(np.dot(outward_a, gap)) <= 0 \
                     or float(np.dot(outward_b, -gap)) <= 0:
                 continue
-            lateral = abs(float(delta[j][0] * outward_a[1] - delta[j][1] * outward_a[0]))
             across = hair_width[i] if supported else segments[a].width
-            if lateral > params.gap_offset_factor * across + params.offset_px:
+            if _lateral_offset(segments[a], ea, segments[b], eb) > params.gap_offset_factor * across + params.offset_px:
                 continue
             if distance[j] > reach and not _inside(support, points[i], points[j], params.support_inside):
                 continue

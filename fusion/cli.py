@@ -69,6 +69,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--contrast-heads", nargs="*", default=list(defaults.contrast_heads), metavar="HEAD",
                         help="with --contrast-blocks and --mask-channels kinds: heads (named like a lesion kind, "
                              "e.g. hair_loss) that read only their own kind's contrasts and the coverage")
+    parser.add_argument("--ema", type=float, default=defaults.ema, metavar="DECAY",
+                        help="validate, select and write an exponential moving average of the weights with this "
+                             "decay per step (e.g. 0.995, about 200 steps); 0 (default): the trained weights")
     parser.add_argument("--max-batches", type=int, default=None, help=argparse.SUPPRESS)
 
 
@@ -77,6 +80,8 @@ def settings_from_args(args: argparse.Namespace):
 
     if args.imgsz % 32:
         raise ValueError(f"--imgsz {args.imgsz}: use a multiple of 32 (the backbone's stride)")
+    if not 0.0 <= args.ema < 1.0:
+        raise ValueError(f"--ema {args.ema}: use a decay in [0, 1), e.g. 0.995 (0 turns the average off)")
     return TrainSettings(
         backbone=args.backbone, imgsz=args.imgsz, epochs=args.epochs, batch=args.batch, lr=args.lr,
         weight_decay=args.weight_decay, patience=args.patience, loss=args.loss, gamma=args.gamma, alpha=args.alpha,
@@ -84,7 +89,7 @@ def settings_from_args(args: argparse.Namespace):
         mask_dropout=args.mask_dropout, derive_grades=not args.no_derived_grades, augment=not args.no_augment,
         geometry=args.geometry, reframe=args.reframe, mask_channels=args.mask_channels, coverage_copies=args.coverage_copies,
         coverage=args.coverage, coverage_gain=args.coverage_gain, contrast_blocks=tuple(args.contrast_blocks),
-        contrast_heads=tuple(args.contrast_heads),
+        contrast_heads=tuple(args.contrast_heads), ema=args.ema,
         device=args.device, seed=args.seed, max_batches=args.max_batches,
     )
 

@@ -82,6 +82,7 @@ class TrainSettings:
     coverage_copies: int | None = None  # with kinds and sqrt: times each coverage enters the heads (None: backbone channels)
     contrast_blocks: tuple[int, ...] = ()  # backbone blocks whose inside-minus-outside mask contrast feeds the heads
     contrast_heads: tuple[str, ...] = ()  # heads that read only their own kind's contrasts (and the coverage)
+    ema: float = 0.0  # > 0: validate, select and keep an exponential moving average of the weights (this decay per step)
     device: str = "cpu"
     seed: int = 0
     max_batches: int | None = None  # cap per epoch, for smoke tests
@@ -199,6 +200,13 @@ def train_classifier(
                                          generator=generator, drop_last=len(train_set) > settings.batch)
     steps_per_epoch = min(len(loader), settings.max_batches or len(loader))
     trainable = [p for p in model.parameters() if p.requires_grad]
+    # With ``ema`` the weights validated, selected and written are a moving average of the trained ones
+    # (BatchNorm statistics averaged alike); ``model`` keeps taking the optimizer's steps.
+    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema),
+                                               use_buffers=True) if settings.ema else None)
+    if ema is not None:
+        ema.update_parameters(model)  # the average starts from the weights training starts from
+    scored = model if ema is None else ema.module
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, _lr_lambda(settings.epochs * steps_per_epoch, max(1, int(settings.warmup_epochs * steps_per_epoch))))
@@ -235,7 +243,8 @@ def train_classifier(
             "settings": asdict(settings),
             "augmentation": asdict(augment) if augment is not None else None,
             "command": command,
-            "optimizer": "AdamW, linear warm-up then cosine decay to 1% of lr",
+            "optimizer": "AdamW, linear warm-up then cosine decay to 1% of lr"
+                         + (f"; weights kept as their moving average (decay {settings.ema} per step)" if settings.ema else ""),
             "selection": "validation mean macro-F1 over heads with val labels (overall macro-F1 when only indicators)",
         },
     }
@@ -260,12 +269,14 @@ def train_classifier(
             loss.backward()
             optimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             seen += 1
             for name, value in parts.items():
                 totals[name] = totals.get(name, 0.0) + value
             bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
         train_seconds = time.time() - epoch_start
-        scores = score_heads(heads, predict_logits(model, val_set, device), val_labels)
+        scores = score_heads(heads, predict_logits(scored, val_set, device), val_labels)
         record = {"epoch": epoch, "train_seconds": round(train_seconds, 1), "val_seconds": round(time.time() - epoch_start - train_seconds, 1),
                   "lr": optimizer.param_groups[0]["lr"], "train_loss": {k: v / max(1, seen) for k, v in totals.items()},
                   "selection_score": scores["selection_score"],
@@ -275,7 +286,7 @@ def train_classifier(
         log.info("epoch %d/%d (%.0f s train): %s%s", epoch, settings.epochs, train_seconds, _summary(scores), " *" if improved else "")
         if improved:
             best_score, best_epoch, stale = scores["selection_score"], epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(scored.state_dict())
             save_safetensors(best_state, weights, {**base_config, "val_scores": scores, "epoch": epoch})
         else:
             stale += 1

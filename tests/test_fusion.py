@@ -443,6 +443,26 @@ def test_one_epoch_cli_train_writes_a_config_that_loads_back(synthetic, tmp_path
         SeverityGrader.load(out / "classifier.safetensors")
 
 
+def test_ema_training_writes_the_moving_average_not_the_last_step(synthetic, tmp_path, capsys):
+    """Same seed, same steps: without --ema the written weights moved off the pretrained ones; with a
+    decay so slow that the average cannot follow, the written weights stay where training began."""
+    pretrained = create_backbone("efficientnet_lite0", pretrained=True, num_classes=0, global_pool="")
+    start = pretrained.conv_head.weight.detach()
+    moved = {}
+    for decay in ("0", "0.9999999"):
+        out = tmp_path / f"ema_{decay}"
+        code = pipeline.main(["train", "classifier", str(synthetic.root), "--out", str(out), "--epochs", "1",
+                              "--imgsz", "64", "--batch", "4", "--freeze-blocks", "3", "--lr", "1e-3", "--ema", decay])
+        assert code == 0, capsys.readouterr().err
+        model, config = load_classifier(out / "classifier.safetensors")
+        assert config["training"]["settings"]["ema"] == float(decay)
+        moved[decay] = float((model.backbone.conv_head.weight.detach() - start).abs().max())
+    assert moved["0"] > 1e-4
+    assert moved["0.9999999"] < 1e-3 * moved["0"]
+    assert pipeline.main(["train", "classifier", str(synthetic.root), "--out", str(tmp_path / "bad"), "--ema", "1"]) == 2
+    assert "--ema 1.0" in capsys.readouterr().err
+
+
 def test_per_kind_training_records_its_channels_and_loads_back(synthetic, tmp_path, capsys):
     out = tmp_path / "kinds"
     code = pipeline.main(["train", "classifier", str(synthetic.root), "--out", str(out), "--epochs", "1",

@@ -368,7 +368,8 @@ RECIPE = {
                                     "--workers", "3", "--patience", "300"],
                  ["detector.pt", "detector.json"]),
     "segmenter": ("scalp-data", [], ["--epochs", "25", "--patience", "5"], ["segmenter.safetensors", "segmenter.json"]),
-    "classifier": ("scalp-data", ["hair-loss-levels"], ["--imgsz", "384", "--freeze-blocks", "3", "--epochs", "12"],
+    "classifier": ("scalp-data", ["hair-loss-levels"], ["--imgsz", "384", "--freeze-blocks", "3", "--epochs", "12",
+                                                        "--mask-channels", "kinds"],
                    ["classifier.safetensors", "classifier.json"]),
 }
 SOURCES = ("scalp-data", "hair-loss-levels")

@@ -167,8 +167,7 @@ def flops_per_image(weights: Path, paths: list[Path]) -> dict:
     size = int(stages.gate.config["input_size"])
     gate = count(lambda: stages.gate.extractor(torch.rand(1, 3, size, size) * 255))
     s = stages.grader.size
-    masks = stages.grader.model.n_mask_channels
-    classify = count(lambda: stages.grader.model(torch.randn(1, 3, s, s), torch.rand(1, masks, s, s)))
+    classify = count(lambda: stages.grader.model(torch.randn(1, 3, s, s), torch.rand(1, stages.grader.n_mask_channels, s, s)))
     crop = stages.refiner.geometry.crop_size
     per_box = count(lambda: stages.refiner(torch.rand(1, 4, crop, crop)))
     det_model = stages.detector.model.model

@@ -202,9 +202,10 @@ def train_classifier(
     trainable = [p for p in model.parameters() if p.requires_grad]
     # With ``ema`` the weights validated, selected and written are a moving average of the trained ones
     # (BatchNorm statistics averaged alike); ``model`` keeps taking the optimizer's steps.
-    ema = (torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema),
-                                               use_buffers=True) if settings.ema else None)
-    if ema is not None:
+    ema = None
+    if settings.ema:
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(settings.ema), use_buffers=True)
         ema.update_parameters(model)  # the average starts from the weights training starts from
     scored = model if ema is None else ema.module
     optimizer = torch.optim.AdamW(trainable, lr=settings.lr, weight_decay=settings.weight_decay)

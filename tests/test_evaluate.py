@@ -115,3 +115,23 @@ def test_training_split_is_flagged(pipeline, hair_loss_mini, tmp_path):
     metrics = evaluate(folder.root, tmp_path / "out", split="train", pipeline=pipeline, n_bootstrap=10)
     assert "training split" in metrics["warning"]
     assert np.isfinite(metrics["hair_loss"]["accuracy"])
+
+
+def test_test_time_study_scores_the_same_models_as_evaluate(scalp_eval, hair_eval, tmp_path):
+    """``python -m evaluation.test_time``: its plain rows are what ``evaluate`` measured
+    (the classifier alone without masks; ultralytics' validator at the trained size)."""
+    from evaluation.test_time import DETECTOR_VARIANTS, main
+
+    out = tmp_path / "tta.json"
+    assert main(["--classifier-data", str(hair_eval[0].root), "--detector-data", str(scalp_eval[0].root),
+                 "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = result["classifier"]["variants"]
+    assert set(rows) == {"plain", "flip", "joint"} and result["classifier"]["n"] == len(hair_eval[0].split("val"))
+    assert rows["plain"]["grade_accuracy"] == pytest.approx(hair_eval[1]["baselines"]["hair_loss"]["image_only"]["accuracy"])
+    for row in rows.values():
+        assert all(np.isfinite(v) for v in row.values()) and 0 <= row["stage_accuracy"] <= 1
+    detector = result["detector"]["variants"]
+    assert [r["augment"] for r in detector.values()] == [a for _, _, a in DETECTOR_VARIANTS]
+    assert detector["plain"]["map50"] == pytest.approx(scalp_eval[1]["detection"]["map50"], abs=1e-6)
+    assert detector["1.3x size"]["imgsz"] > detector["plain"]["imgsz"]

@@ -46,8 +46,10 @@ def classifier_variants(weights: Path, folder: DatasetFolder, split: str, batch:
     from fusion.predict import SeverityGrader
 
     grader = SeverityGrader.load(weights / "classifier.safetensors")
-    stage_head = next(h.name for h in grader.heads if h.name.startswith("stage_"))
-    stages = list(next(h for h in grader.heads if h.name == stage_head).classes)
+    native = [h for h in grader.heads if h.kind == "native"]
+    if not native:
+        raise SystemExit("this classifier has no native-stage head to score")
+    stage_head, stages = native[0].name, list(native[0].classes)  # the head ``native_stage`` reports
     samples = [s for s in folder.split(split) if s.hair_loss is not None and s.source.get("class") in stages]
     if not samples:
         raise SystemExit(f"{folder.root}: no {split} pictures with a Low/Mid/High grade and a stage of {stages}")

@@ -90,13 +90,16 @@ class Detector:
         return out
 
     def validate(self, data_yaml: Path, split: str = "val", out: Path | None = None, plots: bool = True,
-                 batch: int = 16) -> dict[str, Any]:
+                 batch: int = 16, imgsz: int | None = None, augment: bool = False) -> dict[str, Any]:
         """mAP50, mAP50-95, precision and recall overall and per class on a YOLO-layout split.
 
         With ``plots`` ultralytics writes the PR curve and confusion matrix PNGs into ``out``.
+        ``imgsz`` (default: the trained size) and ``augment`` (ultralytics' test-time flips and
+        scales) are for studies of inference variants (``evaluation.test_time``).
         """
-        kwargs: dict[str, Any] = {"data": str(data_yaml), "split": split, "imgsz": self.imgsz, "batch": batch,
-                                  "device": self.device, "plots": plots, "verbose": False, "conf": 0.001}
+        kwargs: dict[str, Any] = {"data": str(data_yaml), "split": split, "imgsz": imgsz or self.imgsz, "batch": batch,
+                                  "device": self.device, "plots": plots, "verbose": False, "conf": 0.001,
+                                  "augment": augment}
         if out is not None:
             kwargs.update(project=str(Path(out).resolve().parent), name=Path(out).name, exist_ok=True)
         metrics = self.model.val(**kwargs)

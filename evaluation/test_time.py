@@ -37,11 +37,6 @@ DETECTOR_VARIANTS = (("plain", 1.0, False), ("1.15x size", 1.15, False), ("1.3x 
                      ("augment", 1.0, True), ("augment, 1.2x size", 1.2, True))
 
 
-def stage_to_grade(stages: list[str], grade_of: dict[str, str]) -> np.ndarray:
-    """Index into HAIR_LOSS_GRADES of each native stage's Low/Mid/High grade."""
-    return np.array([HAIR_LOSS_GRADES.index(grade_of[s]) for s in stages])
-
-
 def classifier_variants(weights: Path, folder: DatasetFolder, split: str, batch: int = 8) -> dict[str, Any]:
     from fusion.predict import SeverityGrader
 
@@ -59,7 +54,7 @@ def classifier_variants(weights: Path, folder: DatasetFolder, split: str, batch:
     rgbs = [load_image(folder.image_path(s)).rgb for s in samples]
     truth_grade = np.array([HAIR_LOSS_GRADES.index(s.hair_loss) for s in samples])
     truth_stage = np.array([stages.index(s.source["class"]) for s in samples])
-    group = stage_to_grade(stages, grade_of)
+    group = np.array([HAIR_LOSS_GRADES.index(grade_of[s]) for s in stages])  # each stage's Low/Mid/High grade
     rows: dict[str, Any] = {}
     for name, flip in (("plain", False), ("flip", True)):
         probs = grader.probabilities(rgbs, None, batch, flip_tta=flip)
@@ -80,17 +75,14 @@ def _scores(truth_grade: np.ndarray, grade_p: np.ndarray, truth_stage: np.ndarra
 
 def detector_variants(weights: Path, folder: DatasetFolder, split: str, work: Path) -> dict[str, Any]:
     from datasets.exporters import export_yolo
-    from detection.model import Detector, validation_summary
+    from detection.model import Detector
 
     detector = Detector.load(weights / "detector.pt")
     data_yaml = export_yolo(folder, work / "yolo-data", classes=list(detector.classes), only=split)
     rows = {}
     for name, scale, augment in DETECTOR_VARIANTS:
         size = int(round(detector.imgsz * scale / 32) * 32)
-        metrics = detector.model.val(data=str(data_yaml), split="val", imgsz=size, batch=8, device=detector.device,
-                                     plots=False, verbose=False, conf=0.001, augment=augment,
-                                     project=str(work), name="val", exist_ok=True)
-        summary = validation_summary(metrics, list(detector.classes))
+        summary = detector.validate(data_yaml, split="val", out=work / "val", plots=False, imgsz=size, augment=augment)
         rows[name] = {"imgsz": size, "augment": augment, "map50": summary["map50"], "map50_95": summary["map50_95"],
                       "ap50": {k: v["ap50"] for k, v in summary["per_class"].items()}}
     return {"split": split, "variants": rows}

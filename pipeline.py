@@ -488,8 +488,9 @@ def cmd_data_split(args: argparse.Namespace) -> int:
 def cmd_data_synth(args: argparse.Namespace) -> int:
     from datasets.synth import generate
 
-    folder = generate(args.n, args.out, seed=args.seed)
-    print(f"wrote {len(folder)} synthetic close-ups to {args.out} (test fixture, not real-world data)")
+    folder = generate(args.n, args.out, seed=args.seed, clear=args.clear)
+    layout = " in the clear layout" if args.clear else ""
+    print(f"wrote {len(folder)} synthetic close-ups{layout} to {args.out} (test fixture, not real-world data)")
     return 0
 
 
@@ -635,6 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--n", type=int, default=100)
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--clear", action="store_true", help="the detector's sanity set: 2-3 kinds per picture, each "
+                       "one clear region in a quadrant of its own")
     synth.set_defaults(handler=cmd_data_synth)
 
     check = data_sub.add_parser("check", help="validate a dataset folder (exit 1 on errors)")

@@ -249,3 +249,38 @@ def test_recorded_hair_width_is_the_drawn_width():
         assert hair.mask[band].all(), f"strand {hair_id}'s band has pixels without hair"
         checked += own.any()
     assert checked >= 10
+
+
+def test_clear_layout_draws_each_kind_once_in_a_quadrant_of_its_own(tmp_path: Path) -> None:
+    """``data synth --clear``, the detector's sanity set: 2-3 kinds per picture, one region
+    each (inflamed follicles: separate rings in one spot), kinds apart from one another."""
+    clear = generate(16, tmp_path / "clear", seed=5, progress=False, clear=True)
+    assert json.loads((clear.root / "dataset.json").read_text())["layout"] == "clear"
+    kinds_seen = set()
+    for sample in clear:
+        by_kind: dict[str, list] = {}
+        for region in sample.regions:
+            by_kind.setdefault(region.kind, []).append(region.box)
+        kinds_seen |= set(by_kind)
+        assert 2 <= len(by_kind) <= 3, sample.image
+        assert {k for k, g in sample.indicators.items() if g} == set(by_kind), sample.image
+        for kind, boxes in by_kind.items():
+            assert len(boxes) == 1 or kind == "follicular_erythema_pustule", (sample.image, kind)
+            rings = [box for box in boxes if kind == "follicular_erythema_pustule"]
+            assert not any(_overlap(a, b) for a, b in itertools.combinations(rings, 2)), sample.image
+        # Each kind's regions sit around one quadrant centre: their boxes' centre lies in it.
+        quadrants = {kind: {(int((b[0] + b[2]) / 2 >= 320), int((b[1] + b[3]) / 2 >= 240)) for b in boxes}
+                     for kind, boxes in by_kind.items()}
+        assert all(len(q) == 1 for q in quadrants.values()), (sample.image, quadrants)
+        assert len({next(iter(q)) for q in quadrants.values()}) == len(by_kind), sample.image
+    assert kinds_seen == set(INDICATORS)
+    hair_loss = [r for s in clear for r in s.regions if r.kind == "hair_loss"]
+    assert hair_loss and {r.grade for r in hair_loss} == {"high"}
+    # The default layout is not touched by the option: same seed, same pictures as ever.
+    default = generate(2, tmp_path / "default", seed=5, progress=False)
+    assert any(len({r.kind for r in s.regions}) > 3 for s in default) or any(
+        len([r for r in s.regions if r.kind == "sebum"]) > 1 for s in default)
+
+
+def _overlap(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]

@@ -15,6 +15,10 @@ from datasets.synth.fields import Shape, blend_towards, ellipse_axes, smooth_noi
 
 #: Regions whose visible mask is smaller than this are dropped (and not drawn).
 MIN_REGION_PX = 30
+#: Outline raggedness of a patch in the ``clear`` layout (the default patches use 0.35).
+CLEAR_ROUGHNESS = 0.15
+#: In the ``clear`` layout a flake lies at most this many cluster spreads from its centre.
+CLEAR_FLAKE_REACH = 1.5
 #: At most this many inflamed follicles in one picture.
 MAX_FOLLICLE_LESIONS = 60
 #: Colours (RGB 0-1): keratin scales, dandruff flakes (white to yellowish), sebum, pustule.
@@ -39,21 +43,29 @@ class Patch:
 
 
 def plan_patches(
-    rng: np.random.Generator, shape: Shape, area_fraction: float, max_patches: int = 3, roughness: float = 0.35
+    rng: np.random.Generator, shape: Shape, area_fraction: float, max_patches: int = 3, roughness: float = 0.35,
+    center: tuple[float, float] | None = None,
 ) -> list[Patch]:
-    """Ragged patches whose areas add up to about ``area_fraction`` of the frame."""
+    """Ragged patches whose areas add up to about ``area_fraction`` of the frame.
+
+    With ``center`` (x, y) there is one patch, centred there, rounder and less ragged: the
+    one clear region per kind of the generator's ``clear`` layout.
+    """
     if area_fraction <= 0:
         return []
     height, width = shape
-    count = int(rng.integers(1, max_patches + 1))
+    count = 1 if center else int(rng.integers(1, max_patches + 1))
     shares = rng.dirichlet(np.full(count, 3.0)) * area_fraction * height * width
     patches = []
     for area in shares:
-        axes = ellipse_axes(float(area), float(rng.uniform(1.0, 2.2)))
-        # Keep the centre far enough in that most of the patch is in the frame.
-        reach = min(axes[1], 0.4 * min(height, width))
-        center = (float(rng.uniform(reach, width - reach)), float(rng.uniform(reach, height - reach)))
-        alpha = soft_blob(rng, shape, center, axes, float(rng.uniform(0, np.pi)), roughness, softness=0.45)
+        axes = ellipse_axes(float(area), float(rng.uniform(1.0, 1.5 if center else 2.2)))
+        if center is None:
+            # Keep the centre far enough in that most of the patch is in the frame.
+            reach = min(axes[1], 0.4 * min(height, width))
+            at = (float(rng.uniform(reach, width - reach)), float(rng.uniform(reach, height - reach)))
+        else:
+            at, roughness = center, min(roughness, CLEAR_ROUGHNESS)
+        alpha = soft_blob(rng, shape, at, axes, float(rng.uniform(0, np.pi)), roughness, softness=0.45)
         mask = alpha >= 0.5
         if mask.sum() >= MIN_REGION_PX:
             patches.append(Patch(alpha, mask))
@@ -145,15 +157,22 @@ class FollicleLesion:
 
 
 def plan_follicular(
-    rng: np.random.Generator, shape: Shape, follicles: np.ndarray, area_fraction: float, scale: float
+    rng: np.random.Generator, shape: Shape, follicles: np.ndarray, area_fraction: float, scale: float,
+    window: tuple[float, float, float, float] | None = None,
 ) -> list[FollicleLesion]:
-    """Inflamed follicles, preferring real follicle openings, covering about ``area_fraction``."""
+    """Inflamed follicles, preferring real follicle openings, covering about ``area_fraction``.
+
+    ``window`` (x1, y1, x2, y2) keeps every lesion centre inside it (default: the frame), and
+    its lesions apart: a ring whose box would touch the box of one already placed is not drawn.
+    """
     if area_fraction <= 0:
         return []
     height, width = shape
     border = 12 * scale
-    inside = (follicles[:, 0] > border) & (follicles[:, 0] < width - border)
-    inside &= (follicles[:, 1] > border) & (follicles[:, 1] < height - border)
+    x1, y1, x2, y2 = window or (0.0, 0.0, float(width), float(height))
+    low, high = (max(x1, border), max(y1, border)), (min(x2, width - border), min(y2, height - border))
+    inside = (follicles[:, 0] > low[0]) & (follicles[:, 0] < high[0])
+    inside &= (follicles[:, 1] > low[1]) & (follicles[:, 1] < high[1])
     sites = list(rng.permutation(follicles[inside])) if len(follicles) else []
     lesions: list[FollicleLesion] = []
     covered = np.zeros(shape, bool)
@@ -161,16 +180,26 @@ def plan_follicular(
     for _ in range(MAX_FOLLICLE_LESIONS):
         if covered.sum() >= budget:
             break
-        center = sites.pop() if sites else rng.uniform((border, border), (width - border, height - border))
+        center = sites.pop() if sites else rng.uniform(low, high)
         radius = float(rng.uniform(7, 15) * scale)
         mask = np.zeros(shape, np.uint8)
         # The ring is at half strength 1.4 radii out: that circle is the lesion's outline.
         cv2.circle(mask, (round(center[0]), round(center[1])), round(1.4 * radius), 1, -1)
         pustule = float(rng.uniform(0.35, 0.55) * radius) if rng.uniform() < 0.5 else 0.0
+        if window is not None and any(_boxes_touch(tight_box(mask), other.mask) for other in lesions):
+            continue
         if mask.sum() >= MIN_REGION_PX:  # tiny frames: a ring too small to keep is not drawn
             lesions.append(FollicleLesion((float(center[0]), float(center[1])), radius, pustule, mask.astype(bool)))
             covered |= lesions[-1].mask
     return lesions
+
+
+def _boxes_touch(box: tuple[int, int, int, int] | None, other: np.ndarray, gap: int = 2) -> bool:
+    """Whether ``box`` comes within ``gap`` px of the tight box of the mask ``other``."""
+    theirs = tight_box(other)
+    if box is None or theirs is None:
+        return False
+    return box[0] < theirs[2] + gap and theirs[0] < box[2] + gap and box[1] < theirs[3] + gap and theirs[1] < box[3] + gap
 
 
 def paint_follicular(canvas: np.ndarray, lesions: list[FollicleLesion], strength: float) -> None:
@@ -206,34 +235,47 @@ class FlakeCluster:
 
 
 def plan_dandruff(
-    rng: np.random.Generator, shape: Shape, area_fraction: float, scale: float, hair_cover: np.ndarray
+    rng: np.random.Generator, shape: Shape, area_fraction: float, scale: float, hair_cover: np.ndarray,
+    center: tuple[float, float] | None = None,
 ) -> list[FlakeCluster]:
     """Clusters of irregular flakes adding up to about ``area_fraction`` of the frame.
 
     ``hair_cover`` (bool, where hairs lie on top) hides flakes under hairs from the mask and
-    gives flakes stuck on hair shafts a place to sit.
+    gives flakes stuck on hair shafts a place to sit. With ``center`` (x, y) there is one
+    cluster there, its flakes no further than ``CLEAR_FLAKE_REACH`` spreads out (no strays
+    that make the cluster's box a matter of opinion), none stuck on hairs.
     """
     if area_fraction <= 0:
         return []
     height, width = shape
-    count = int(rng.integers(1, 4)) + int(area_fraction > 0.02)
+    count = 1 if center else int(rng.integers(1, 4)) + int(area_fraction > 0.02)
     shares = rng.dirichlet(np.full(count, 2.0)) * area_fraction * height * width
     clusters = []
     for area in shares:
         spread = float(np.sqrt(area) * rng.uniform(0.5, 0.8) + 6 * scale)
-        center = rng.uniform((spread, spread), (width - spread, height - spread))
+        if center is None:
+            center_xy = rng.uniform((spread, spread), (width - spread, height - spread))
+        else:
+            center_xy, spread = np.asarray(center, np.float64), spread * 0.5
         # Hair pixels near the cluster, where flakes stuck on shafts can sit.
-        x0, y0 = max(0, int(center[0] - 2 * spread)), max(0, int(center[1] - 2 * spread))
-        x1, y1 = int(center[0] + 2 * spread), int(center[1] + 2 * spread)
+        x0, y0 = max(0, int(center_xy[0] - 2 * spread)), max(0, int(center_xy[1] - 2 * spread))
+        x1, y1 = int(center_xy[0] + 2 * spread), int(center_xy[1] + 2 * spread)
         hair_rows, hair_cols = np.nonzero(hair_cover[y0:y1, x0:x1])
         hair_near = np.stack([hair_cols + x0, hair_rows + y0], axis=1).astype(np.float64)
+        if center is not None:
+            hair_near = hair_near[:0]
         under_rgb, over_rgb = np.zeros((height, width, 3), np.uint8), np.zeros((height, width, 3), np.uint8)
         under_alpha, over_alpha = np.zeros((height, width), np.uint8), np.zeros((height, width), np.uint8)
         drawn = 0.0
         while drawn < area:
             on_hair = rng.uniform() < 0.3 and len(hair_near) > 0
             # Flakes on skin scatter around the cluster; flakes stuck on a shaft sit on it.
-            spot = hair_near[rng.integers(len(hair_near))] if on_hair else center + rng.normal(0, spread, 2)
+            if on_hair:
+                spot = hair_near[rng.integers(len(hair_near))]
+            else:
+                offset = rng.normal(0, spread, 2)
+                spot = center_xy + (offset if center is None else np.clip(offset, -CLEAR_FLAKE_REACH * spread,
+                                                                          CLEAR_FLAKE_REACH * spread))
             polygon = _flake_polygon(rng, spot, scale)
             drawn += float(cv2.contourArea(polygon.astype(np.float32)))
             colour = FLAKE_WHITE + (FLAKE_YELLOW - FLAKE_WHITE) * rng.uniform(0, 1)

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from core.taxonomy import INDICATORS
-from datasets.synth.render import SynthScalp, render_scalp
+from datasets.synth.render import SynthScalp, clear_grades, render_scalp
 
 #: Box colour per region kind (RGB), one per indicator in taxonomy order.
 KIND_COLOURS: dict[str, tuple[int, int, int]] = dict(zip(INDICATORS, [
@@ -51,12 +51,14 @@ def contact_sheet(
     size: tuple[int, int] = (640, 480),
     tile_width: int | None = None,
     boxes: bool = True,
+    clear: bool = False,
 ) -> np.ndarray:
-    """A rows x columns grid (RGB uint8) of fresh synthetic close-ups, tiles ``tile_width`` wide."""
+    """A rows x columns grid (RGB uint8) of fresh synthetic close-ups, tiles ``tile_width`` wide
+    (``clear``: the detector's sanity layout, see :func:`render_scalp`)."""
     rng = np.random.default_rng(seed)
     tiles = []
     for _ in range(rows * columns):
-        scalp = render_scalp(rng, size)
+        scalp = render_scalp(rng, size, grades=clear_grades(rng), clear=True) if clear else render_scalp(rng, size)
         if boxes:
             tiles.append(draw_regions(scalp, tile_width))
         else:
@@ -67,12 +69,14 @@ def contact_sheet(
     return np.vstack(grid)
 
 
-def write_contact_sheet(path: Path, seed: int = 0, tile_width: int = 320, boxes: bool = True) -> Path:
+def write_contact_sheet(path: Path, seed: int = 0, tile_width: int = 320, boxes: bool = True,
+                        clear: bool = False) -> Path:
     """Render a 4 x 3 sheet of 640 x 480 close-ups, shown ``tile_width`` px wide, as a PNG.
 
     >>> write_contact_sheet(Path("docs/synthetic_examples.png"))   # doctest: +SKIP
+    >>> write_contact_sheet(Path("docs/synthetic_clear_examples.png"), clear=True)   # doctest: +SKIP
     """
-    sheet = contact_sheet(seed, tile_width=tile_width, boxes=boxes)
+    sheet = contact_sheet(seed, tile_width=tile_width, boxes=boxes, clear=clear)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)):

@@ -59,6 +59,16 @@ THINNING_CORE = (0.6, 1.01)
 HIDDEN_BY_HAIR = 0.3
 #: Share of hairs lifted off the skin towards the lens, hence out of focus.
 DEFOCUSED_FRACTION = 0.08
+#: ``clear`` layout: thinning patch size (fraction of the frame), small enough for one quadrant.
+CLEAR_THINNING_AREA = (0.08, 0.14)
+#: ``clear`` layout: every drawn kind at this strength (the default ties strength to the grade).
+CLEAR_STRENGTH = 0.99
+#: ``clear`` layout: the target grade of each kind when drawn (small diffuse patches that fit
+#: a quadrant; the hair-loss patch near-bald, so its class is always ``hair_loss/high``).
+CLEAR_GRADES: dict[str, int] = {"microkeratin": 1, "sebum": 1, "erythema_between_follicles": 1,
+                                "follicular_erythema_pustule": 2, "dandruff": 2, "hair_loss": 3}
+#: ``clear`` layout: how many kinds one picture shows (drawn uniformly).
+CLEAR_KINDS_PER_IMAGE = (2, 3)
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,7 @@ def render_scalp(
     size: tuple[int, int] = (640, 480),
     subject: Subject | None = None,
     grades: dict[str, int] | None = None,
+    clear: bool = False,
 ) -> SynthScalp:
     """Draw one trichoscope close-up of ``size`` (width, height).
 
@@ -144,6 +155,11 @@ def render_scalp(
     The returned ``indicators`` are measured from the drawing (see ``grading``), so they are
     exact; they miss a target now and then, when the frame clips a lesion, hairs hide
     flakes or patches of one kind overlap.
+
+    ``clear`` draws an easy picture for checking that a detector can learn at all: each kind
+    present is one region (one patch, one flake cluster, or inflamed follicles in one spot) in
+    a quadrant of its own, at full strength. Give it ``grades`` for every indicator (0 for
+    the kinds to leave out): at most four kinds fit, one per quadrant.
 
     >>> scalp = render_scalp(np.random.default_rng(1), grades={"dandruff": 3, "sebum": 0})
     >>> scalp.indicators["sebum"], any(r.kind == "dandruff" for r in scalp.regions)
@@ -158,12 +174,13 @@ def render_scalp(
         if check_indicator(name) and grade not in INDICATOR_GRADES:
             raise ValueError(f"target grade for {name} must be one of 0-3, got {grade!r}")
         targets[name] = int(grade)
-    strength = {name: 0.45 + 0.18 * grade for name, grade in targets.items()}
+    strength = {name: CLEAR_STRENGTH if clear else 0.45 + 0.18 * grade for name, grade in targets.items()}
+    cells = _clear_cells(rng, shape, [name for name in INDICATORS if targets[name]]) if clear else {}
     optics = Optics.sample(rng)
 
     canvas = render_skin(rng, shape, subject.skin_tone, scale)
-    thinning, reduction = _plan_thinning(rng, shape, scale, targets["hair_loss"])
-    sebum = plan_patches(rng, shape, grading.target_area(rng, "sebum", targets["sebum"]))
+    thinning, reduction = _plan_thinning(rng, shape, scale, targets["hair_loss"], cells.get("hair_loss"))
+    sebum = plan_patches(rng, shape, grading.target_area(rng, "sebum", targets["sebum"]), center=cells.get("sebum"))
     follicles, in_patch, reduction = _plan_follicles(rng, shape, scale, subject.hair, thinning, reduction)
     strands = _grow_hairs(rng, scale, subject.hair, follicles, in_patch, thinning, reduction, sebum)
     hair = draw_hairs(strands, shape, blur_sigma=float(rng.uniform(0.4, 0.8)) * max(scale, 0.5))
@@ -171,13 +188,17 @@ def render_scalp(
     hair_cover = hair.alpha >= HIDDEN_BY_HAIR
 
     erythema = plan_patches(rng, shape, grading.target_area(rng, "erythema_between_follicles",
-                                                             targets["erythema_between_follicles"]))
-    scaling = plan_patches(rng, shape, grading.target_area(rng, "microkeratin", targets["microkeratin"]), 4)
+                                                             targets["erythema_between_follicles"]),
+                            center=cells.get("erythema_between_follicles"))
+    scaling = plan_patches(rng, shape, grading.target_area(rng, "microkeratin", targets["microkeratin"]), 4,
+                           center=cells.get("microkeratin"))
     in_frame = follicles[(follicles[:, 0] >= 0) & (follicles[:, 0] < width)
                          & (follicles[:, 1] >= 0) & (follicles[:, 1] < height)]
     follicular = plan_follicular(rng, shape, in_frame, grading.target_area(
-        rng, "follicular_erythema_pustule", targets["follicular_erythema_pustule"]), scale)
-    flakes = plan_dandruff(rng, shape, grading.target_area(rng, "dandruff", targets["dandruff"]), scale, hair_cover)
+        rng, "follicular_erythema_pustule", targets["follicular_erythema_pustule"]), scale,
+        window=_cell_window(cells, "follicular_erythema_pustule", shape))
+    flakes = plan_dandruff(rng, shape, grading.target_area(rng, "dandruff", targets["dandruff"]), scale, hair_cover,
+                           center=cells.get("dandruff"))
 
     paint_erythema(rng, canvas, erythema, strength["erythema_between_follicles"])
     _paint_follicle_openings(canvas, strands, shape)
@@ -208,18 +229,50 @@ def render_scalp(
                       measures)
 
 
+def clear_grades(rng: np.random.Generator) -> dict[str, int]:
+    """Target grades of one ``clear`` picture: 2-3 kinds at ``CLEAR_GRADES``, the rest 0."""
+    count = int(rng.integers(CLEAR_KINDS_PER_IMAGE[0], CLEAR_KINDS_PER_IMAGE[1] + 1))
+    shown = set(rng.choice(len(INDICATORS), size=count, replace=False).tolist())
+    return {name: CLEAR_GRADES[name] if i in shown else 0 for i, name in enumerate(INDICATORS)}
+
+
+def _clear_cells(rng: np.random.Generator, shape: Shape, kinds: list[str]) -> dict[str, tuple[float, float]]:
+    """The ``clear`` layout: each kind drawn gets a quadrant; its centre (x, y), jittered a little."""
+    if len(kinds) > 4:
+        raise ValueError(f"the clear layout fits at most four kinds, one per quadrant; got {kinds}")
+    height, width = shape
+    quadrants = rng.permutation(4)[: len(kinds)]
+    jitter = rng.uniform(-1, 1, (len(kinds), 2)) * (width / 16, height / 16)
+    return {kind: (float((0.25 + 0.5 * (q % 2)) * width + dx), float((0.25 + 0.5 * (q // 2)) * height + dy))
+            for kind, q, (dx, dy) in zip(kinds, quadrants.tolist(), jitter)}
+
+
+def _cell_window(cells: dict[str, tuple[float, float]], kind: str, shape: Shape) -> tuple[float, float, float, float] | None:
+    """A box around the kind's quadrant centre, half a quadrant across (None: whole frame)."""
+    if kind not in cells:
+        return None
+    (x, y), (height, width) = cells[kind], shape
+    return x - width / 8, y - height / 8, x + width / 8, y + height / 8
+
+
 def _plan_thinning(
-    rng: np.random.Generator, shape: Shape, scale: float, grade: int
+    rng: np.random.Generator, shape: Shape, scale: float, grade: int, center: tuple[float, float] | None = None
 ) -> tuple[Patch | None, float]:
-    """A thinning patch on the margin-padded frame, and the reduction it should show."""
+    """A thinning patch on the margin-padded frame, and the reduction it should show.
+
+    With ``center`` (x, y in the frame) it is a smaller, round patch there (``clear`` layout).
+    """
     if grade == 0:
         return None, 0.0
     height, width = shape
     margin = int(MARGIN_PX * scale)
-    area = rng.uniform(*THINNING_AREA) * height * width
-    axes = ellipse_axes(area, float(rng.uniform(1.0, 1.8)))
+    area = rng.uniform(*(CLEAR_THINNING_AREA if center else THINNING_AREA)) * height * width
+    axes = ellipse_axes(area, float(rng.uniform(1.0, 1.3 if center else 1.8)))
     reach = min(axes[1], 0.45 * min(height, width))
-    center = (rng.uniform(reach, width - reach) + margin, rng.uniform(reach, height - reach) + margin)
+    if center is None:
+        center = (rng.uniform(reach, width - reach) + margin, rng.uniform(reach, height - reach) + margin)
+    else:
+        center = (center[0] + margin, center[1] + margin)
     alpha = soft_blob(rng, (height + 2 * margin, width + 2 * margin), center, axes, float(rng.uniform(0, np.pi)),
                       roughness=0.3, softness=0.3)
     return Patch(alpha, alpha >= 0.5), grading.target_reduction(rng, grade)

@@ -15,7 +15,7 @@ from core.taxonomy import INDICATOR_GRADES, INDICATORS
 from datasets.folder import JSONL_NAME, DatasetError, DatasetFolder
 from datasets.records import Region, Sample
 from datasets.synth.grading import AREA_GRADE_CUTS, REDUCTION_GRADE_CUTS
-from datasets.synth.render import Subject, SynthScalp, render_scalp
+from datasets.synth.render import Subject, SynthScalp, clear_grades, render_scalp
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ def generate(
     size: tuple[int, int] = (640, 480),
     images_per_subject: int = IMAGES_PER_SUBJECT,
     progress: bool = True,
+    clear: bool = False,
 ) -> DatasetFolder:
     """Render ``n`` synthetic close-ups into the dataset folder ``out`` and return it.
 
@@ -45,6 +46,9 @@ def generate(
     over 0-3 by :func:`balanced_grades`, labels measured from the drawing), the Low/Mid/High
     hair-loss grade, per-hair truth in ``meta["hair"]`` and ``split`` left unset for
     ``data split`` to assign. ``dataset.json`` records the seed, version and grading cuts.
+
+    ``clear`` makes the detector's sanity set instead: 2-3 kinds per picture, each one clear
+    region in a quadrant of its own (see :func:`render_scalp`); grades are not balanced.
 
     >>> ds = generate(6, Path("runs/synth"), seed=0)       # doctest: +SKIP
     >>> ds.samples[0].image, ds.samples[0].meta["view"]    # doctest: +SKIP
@@ -65,12 +69,13 @@ def generate(
         if index % images_per_subject == 0:
             subject = Subject.sample(rng, f"synth_subject_{index // images_per_subject:05d}")
         if not targets:
-            targets = balanced_grades(rng)
-        scalp = render_scalp(rng, size, subject, grades=targets.pop())
+            targets = [clear_grades(rng)] if clear else balanced_grades(rng)
+        scalp = render_scalp(rng, size, subject, grades=targets.pop(), clear=clear)
         samples.append(_write_scalp(out, f"synth_{index:05d}", scalp, seed, index))
     dataset = DatasetFolder(root=out, samples=samples, name=DATASET_NAME)
     dataset.save()
     info = {"name": DATASET_NAME, "seed": seed, "generator_version": GENERATOR_VERSION, "n": n, "size": list(size),
+            "layout": "clear" if clear else "default",
             "grading": {"area_grade_cuts": {k: list(v) for k, v in AREA_GRADE_CUTS.items()},
                         "reduction_grade_cuts": list(REDUCTION_GRADE_CUTS)}}
     atomic_write_json(out / "dataset.json", info)

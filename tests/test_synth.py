@@ -276,6 +276,10 @@ def test_clear_layout_draws_each_kind_once_in_a_quadrant_of_its_own(tmp_path: Pa
     assert kinds_seen == set(INDICATORS)
     hair_loss = [r for s in clear for r in s.regions if r.kind == "hair_loss"]
     assert hair_loss and {r.grade for r in hair_loss} == {"high"}
+    alone = render_scalp(np.random.default_rng(0), (320, 240), clear=True)  # kinds drawn for it
+    assert 2 <= len({r.kind for r in alone.regions}) <= 3
+    with pytest.raises(ValueError, match="at most four kinds"):
+        render_scalp(np.random.default_rng(0), (320, 240), grades=dict.fromkeys(INDICATORS, 1), clear=True)
     # The default layout is not touched by the option: same seed, same pictures as ever.
     default = generate(2, tmp_path / "default", seed=5, progress=False)
     assert any(len({r.kind for r in s.regions}) > 3 for s in default) or any(

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from core.taxonomy import INDICATORS
-from datasets.synth.render import SynthScalp, clear_grades, render_scalp
+from datasets.synth.render import SynthScalp, render_scalp
 
 #: Box colour per region kind (RGB), one per indicator in taxonomy order.
 KIND_COLOURS: dict[str, tuple[int, int, int]] = dict(zip(INDICATORS, [
@@ -58,7 +58,7 @@ def contact_sheet(
     rng = np.random.default_rng(seed)
     tiles = []
     for _ in range(rows * columns):
-        scalp = render_scalp(rng, size, grades=clear_grades(rng), clear=True) if clear else render_scalp(rng, size)
+        scalp = render_scalp(rng, size, clear=clear)
         if boxes:
             tiles.append(draw_regions(scalp, tile_width))
         else:

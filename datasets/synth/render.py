@@ -158,8 +158,9 @@ def render_scalp(
 
     ``clear`` draws an easy picture for checking that a detector can learn at all: each kind
     present is one region (one patch, one flake cluster, or inflamed follicles in one spot) in
-    a quadrant of its own, at full strength. Give it ``grades`` for every indicator (0 for
-    the kinds to leave out): at most four kinds fit, one per quadrant.
+    a quadrant of its own, at full strength. Without ``grades`` it draws 2-3 kinds
+    (:func:`clear_grades`); with them, give every indicator (0 for the kinds to leave out): at
+    most four kinds fit, one per quadrant.
 
     >>> scalp = render_scalp(np.random.default_rng(1), grades={"dandruff": 3, "sebum": 0})
     >>> scalp.indicators["sebum"], any(r.kind == "dandruff" for r in scalp.regions)
@@ -170,6 +171,8 @@ def render_scalp(
     scale = min(width / 640.0, height / 480.0)
     subject = subject or Subject.sample(rng)
     targets = {name: int(rng.integers(0, 4)) for name in INDICATORS}
+    if clear and grades is None:
+        grades = clear_grades(rng)
     for name, grade in (grades or {}).items():
         if check_indicator(name) and grade not in INDICATOR_GRADES:
             raise ValueError(f"target grade for {name} must be one of 0-3, got {grade!r}")

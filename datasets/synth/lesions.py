@@ -175,6 +175,7 @@ def plan_follicular(
     inside &= (follicles[:, 1] > low[1]) & (follicles[:, 1] < high[1])
     sites = list(rng.permutation(follicles[inside])) if len(follicles) else []
     lesions: list[FollicleLesion] = []
+    placed: list[tuple[int, int, int, int]] = []  # their boxes, when kept apart
     covered = np.zeros(shape, bool)
     budget = area_fraction * height * width
     for _ in range(MAX_FOLLICLE_LESIONS):
@@ -186,20 +187,20 @@ def plan_follicular(
         # The ring is at half strength 1.4 radii out: that circle is the lesion's outline.
         cv2.circle(mask, (round(center[0]), round(center[1])), round(1.4 * radius), 1, -1)
         pustule = float(rng.uniform(0.35, 0.55) * radius) if rng.uniform() < 0.5 else 0.0
-        if window is not None and any(_boxes_touch(tight_box(mask), other.mask) for other in lesions):
+        box = tight_box(mask) if window is not None else None
+        if box is not None and any(_boxes_touch(box, other) for other in placed):
             continue
         if mask.sum() >= MIN_REGION_PX:  # tiny frames: a ring too small to keep is not drawn
             lesions.append(FollicleLesion((float(center[0]), float(center[1])), radius, pustule, mask.astype(bool)))
             covered |= lesions[-1].mask
+            if box is not None:
+                placed.append(box)
     return lesions
 
 
-def _boxes_touch(box: tuple[int, int, int, int] | None, other: np.ndarray, gap: int = 2) -> bool:
-    """Whether ``box`` comes within ``gap`` px of the tight box of the mask ``other``."""
-    theirs = tight_box(other)
-    if box is None or theirs is None:
-        return False
-    return box[0] < theirs[2] + gap and theirs[0] < box[2] + gap and box[1] < theirs[3] + gap and theirs[1] < box[3] + gap
+def _boxes_touch(box: tuple[int, int, int, int], other: tuple[int, int, int, int], gap: int = 2) -> bool:
+    """Whether two xyxy boxes come within ``gap`` px of each other."""
+    return box[0] < other[2] + gap and other[0] < box[2] + gap and box[1] < other[3] + gap and other[1] < box[3] + gap
 
 
 def paint_follicular(canvas: np.ndarray, lesions: list[FollicleLesion], strength: float) -> None:
@@ -257,13 +258,13 @@ def plan_dandruff(
             center_xy = rng.uniform((spread, spread), (width - spread, height - spread))
         else:
             center_xy, spread = np.asarray(center, np.float64), spread * 0.5
-        # Hair pixels near the cluster, where flakes stuck on shafts can sit.
-        x0, y0 = max(0, int(center_xy[0] - 2 * spread)), max(0, int(center_xy[1] - 2 * spread))
-        x1, y1 = int(center_xy[0] + 2 * spread), int(center_xy[1] + 2 * spread)
-        hair_rows, hair_cols = np.nonzero(hair_cover[y0:y1, x0:x1])
-        hair_near = np.stack([hair_cols + x0, hair_rows + y0], axis=1).astype(np.float64)
-        if center is not None:
-            hair_near = hair_near[:0]
+        # Hair pixels near the cluster, where flakes stuck on shafts can sit (none when clear).
+        hair_near = np.empty((0, 2))
+        if center is None:
+            x0, y0 = max(0, int(center_xy[0] - 2 * spread)), max(0, int(center_xy[1] - 2 * spread))
+            x1, y1 = int(center_xy[0] + 2 * spread), int(center_xy[1] + 2 * spread)
+            hair_rows, hair_cols = np.nonzero(hair_cover[y0:y1, x0:x1])
+            hair_near = np.stack([hair_cols + x0, hair_rows + y0], axis=1).astype(np.float64)
         under_rgb, over_rgb = np.zeros((height, width, 3), np.uint8), np.zeros((height, width, 3), np.uint8)
         under_alpha, over_alpha = np.zeros((height, width), np.uint8), np.zeros((height, width), np.uint8)
         drawn = 0.0

@@ -73,11 +73,23 @@ def table(all_metrics: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def load_metrics(path: Path) -> dict:
+    """``metrics.json`` of an ``evaluate`` run, given as the file or its run folder."""
+    file = path / "metrics.json" if path.is_dir() else path
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SystemExit(f"{file}: no such file; give the metrics.json (or the --out folder) of 'pipeline.py evaluate'") from None
+    except json.JSONDecodeError as error:
+        raise SystemExit(f"{file}: not a metrics.json ({error})") from None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("metrics", nargs="+", type=Path, help="metrics.json files written by 'pipeline.py evaluate'")
+    parser.add_argument("metrics", nargs="+", type=Path,
+                        help="metrics.json files written by 'pipeline.py evaluate', or the folders holding them")
     args = parser.parse_args()
-    print(table([json.loads(p.read_text(encoding="utf-8")) for p in args.metrics]))
+    print(table([load_metrics(p) for p in args.metrics]))
 
 
 if __name__ == "__main__":

@@ -135,3 +135,15 @@ def test_test_time_study_scores_the_same_models_as_evaluate(scalp_eval, hair_eva
     assert [r["augment"] for r in detector.values()] == [a for _, _, a in DETECTOR_VARIANTS]
     assert detector["plain"]["map50"] == pytest.approx(scalp_eval[1]["detection"]["map50"], abs=1e-6)
     assert detector["1.3x size"]["imgsz"] > detector["plain"]["imgsz"]
+
+
+def test_summary_table_prints_what_metrics_json_holds_from_a_file_or_its_folder(scalp_eval, hair_eval, tmp_path):
+    from evaluation.summary import load_metrics, table
+
+    rows = table([load_metrics(scalp_eval[2]), load_metrics(hair_eval[2] / "metrics.json")]).splitlines()
+    mAP = next(r for r in rows if r.split("|")[2].strip() == "detection mAP50")
+    assert f"{scalp_eval[1]['detection']['map50']:.3f}" in mAP
+    stage = next(r for r in rows if "stage accuracy" in r)
+    assert f"{hair_eval[1]['stage']['accuracy']:.3f}" in stage
+    with pytest.raises(SystemExit, match="no such file"):
+        load_metrics(tmp_path / "missing")

@@ -141,8 +141,8 @@ def test_summary_table_prints_what_metrics_json_holds_from_a_file_or_its_folder(
     from evaluation.summary import load_metrics, table
 
     rows = table([load_metrics(scalp_eval[2]), load_metrics(hair_eval[2] / "metrics.json")]).splitlines()
-    mAP = next(r for r in rows if r.split("|")[2].strip() == "detection mAP50")
-    assert f"{scalp_eval[1]['detection']['map50']:.3f}" in mAP
+    detection = next(r for r in rows if r.split("|")[2].strip() == "detection mAP50")
+    assert f"{scalp_eval[1]['detection']['map50']:.3f}" in detection
     stage = next(r for r in rows if "stage accuracy" in r)
     assert f"{hair_eval[1]['stage']['accuracy']:.3f}" in stage
     with pytest.raises(SystemExit, match="no such file"):

@@ -221,28 +221,21 @@ def _order(pixels: set[tuple[int, int]]) -> list[tuple[int, int]]:
     def neighbours(p: tuple[int, int]) -> list[tuple[int, int]]:
         return [(p[0] + dr, p[1] + dc) for dr, dc in _OFFSETS if (p[0] + dr, p[1] + dc) in pixels]
 
-    start = min(pixels, key=lambda p: (len(neighbours(p)), p))
-    path, seen = [start], {start}
-    current = start
-    while True:
-        step = next((q for q in neighbours(current) if q not in seen), None)
-        if step is None:
-            break
-        path.append(step)
-        seen.add(step)
-        current = step
-    if len(seen) < len(pixels):
-        # Rare thick knots (a 2x2 block): walk on from the start the other way as well.
-        current = start
-        head = []
-        while True:
-            step = next((q for q in neighbours(current) if q not in seen), None)
-            if step is None:
-                break
-            head.append(step)
+    def walk(current: tuple[int, int]) -> list[tuple[int, int]]:
+        """Pixels from current onwards, each the first unseen neighbour of the one before."""
+        steps = []
+        while (step := next((q for q in neighbours(current) if q not in seen), None)) is not None:
+            steps.append(step)
             seen.add(step)
             current = step
-        path = head[::-1] + path
+        return steps
+
+    start = min(pixels, key=lambda p: (len(neighbours(p)), p))
+    seen = {start}
+    path = [start, *walk(start)]
+    if len(seen) < len(pixels):
+        # Rare thick knots (a 2x2 block): walk on from the start the other way as well.
+        path = walk(start)[::-1] + path
     return path
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.taxonomy import IMAGE_EXTENSIONS
+from core.taxonomy import IMAGE_EXTENSIONS, canonical_split
+from datasets.folder import DatasetError
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +68,19 @@ def roboflow_group(stem: str) -> str:
             if stem.lower().endswith(suffix):
                 return stem[: -len(suffix)]
     return stem
+
+
+def split_of(name: str) -> str | None:
+    """The split a folder name stands for (``valid`` -> ``val``), or None for any other name."""
+    try:
+        return canonical_split(name)
+    except ValueError:
+        return None
+
+
+def export_files(root: Path, name: str, kind: str) -> list[tuple[Path, str | None]]:
+    """Every ``name`` file of a Roboflow export under root, with the split its folder names."""
+    files = sorted(root.rglob(name))
+    if not files:
+        raise DatasetError(f"{root} has no {name}: not a Roboflow {kind} export")
+    return [(file, split_of(file.parent.name) if file.parent != root else None) for file in files]

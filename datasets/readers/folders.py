@@ -6,22 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.taxonomy import canonical_split
 from datasets.folder import DatasetError
-from datasets.readers import RawSample, is_image
-
-
-def _split_of(name: str) -> str | None:
-    try:
-        return canonical_split(name)
-    except ValueError:
-        return None
+from datasets.readers import RawSample, is_image, split_of
 
 
 def read(root: Path) -> list[RawSample]:
     samples: list[RawSample] = []
     for top in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        split = _split_of(top.name)
+        split = split_of(top.name)
         class_dirs = sorted(p for p in top.iterdir() if p.is_dir()) if split else [top]
         for class_dir in class_dirs:
             for image in sorted(p for p in class_dir.rglob("*") if is_image(p)):

@@ -9,24 +9,16 @@ import csv
 import logging
 from pathlib import Path
 
-from core.taxonomy import canonical_split
 from datasets.folder import DatasetError
-from datasets.readers import RawSample, roboflow_group
+from datasets.readers import RawSample, export_files, roboflow_group
 
 log = logging.getLogger(__name__)
 CLASSES_NAME = "_classes.csv"
 
 
 def read(root: Path) -> list[RawSample]:
-    files = sorted(root.rglob(CLASSES_NAME))
-    if not files:
-        raise DatasetError(f"{root} has no {CLASSES_NAME}: not a Roboflow classification export")
     samples: list[RawSample] = []
-    for csv_file in files:
-        try:
-            split = canonical_split(csv_file.parent.name) if csv_file.parent != root else None
-        except ValueError:
-            split = None
+    for csv_file, split in export_files(root, CLASSES_NAME, "classification"):
         samples.extend(_read_file(csv_file, split))
     return samples
 

@@ -11,25 +11,16 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from core.taxonomy import canonical_split
 from datasets.folder import DatasetError
-from datasets.readers import RawAnnotation, RawSample, roboflow_group
+from datasets.readers import RawAnnotation, RawSample, export_files, roboflow_group
 
 log = logging.getLogger(__name__)
 ANNOTATIONS_NAME = "_annotations.coco.json"
 
 
 def read(root: Path) -> list[RawSample]:
-    files = sorted(root.rglob(ANNOTATIONS_NAME))
-    if not files:
-        raise DatasetError(f"{root} has no {ANNOTATIONS_NAME}: not a Roboflow COCO export")
     samples: list[RawSample] = []
-    for ann_file in files:
-        split_name = ann_file.parent.name if ann_file.parent != root else None
-        try:
-            split = canonical_split(split_name) if split_name else None
-        except ValueError:
-            split = None
+    for ann_file, split in export_files(root, ANNOTATIONS_NAME, "COCO"):
         samples.extend(_read_file(ann_file, split))
     return samples
 

@@ -7,6 +7,7 @@ then applies a relabel map. Each reader is a function ``read(root) -> list[RawSa
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,14 @@ def split_of(name: str) -> str | None:
         return None
 
 
-def export_files(root: Path, name: str, kind: str) -> list[tuple[Path, str | None]]:
-    """Every ``name`` file of a Roboflow export under root, with the split its folder names."""
+def read_export(
+    root: Path, name: str, kind: str, read_file: Callable[[Path, str | None], list[RawSample]]
+) -> list[RawSample]:
+    """Every ``name`` file of a Roboflow export under root, read with the split its folder names."""
     files = sorted(root.rglob(name))
     if not files:
         raise DatasetError(f"{root} has no {name}: not a Roboflow {kind} export")
-    return [(file, split_of(file.parent.name) if file.parent != root else None) for file in files]
+    samples: list[RawSample] = []
+    for file in files:
+        samples.extend(read_file(file, split_of(file.parent.name) if file.parent != root else None))
+    return samples

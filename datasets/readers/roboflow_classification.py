@@ -10,17 +10,14 @@ import logging
 from pathlib import Path
 
 from datasets.folder import DatasetError
-from datasets.readers import RawSample, export_files, roboflow_group
+from datasets.readers import RawSample, read_export, roboflow_group
 
 log = logging.getLogger(__name__)
 CLASSES_NAME = "_classes.csv"
 
 
 def read(root: Path) -> list[RawSample]:
-    samples: list[RawSample] = []
-    for csv_file, split in export_files(root, CLASSES_NAME, "classification"):
-        samples.extend(_read_file(csv_file, split))
-    return samples
+    return read_export(root, CLASSES_NAME, "classification", _read_file)
 
 
 def _read_file(csv_file: Path, split: str | None) -> list[RawSample]:

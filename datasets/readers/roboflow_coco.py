@@ -12,17 +12,14 @@ from collections import defaultdict
 from pathlib import Path
 
 from datasets.folder import DatasetError
-from datasets.readers import RawAnnotation, RawSample, export_files, roboflow_group
+from datasets.readers import RawAnnotation, RawSample, read_export, roboflow_group
 
 log = logging.getLogger(__name__)
 ANNOTATIONS_NAME = "_annotations.coco.json"
 
 
 def read(root: Path) -> list[RawSample]:
-    samples: list[RawSample] = []
-    for ann_file, split in export_files(root, ANNOTATIONS_NAME, "COCO"):
-        samples.extend(_read_file(ann_file, split))
-    return samples
+    return read_export(root, ANNOTATIONS_NAME, "COCO", _read_file)
 
 
 def _read_file(ann_file: Path, split: str | None) -> list[RawSample]:

@@ -426,16 +426,21 @@ def _measure_widths(segments: dict[int, Segment], mask: np.ndarray, skeleton: np
 Pair = tuple[int, int, int, int]  # (segment a, end of a, segment b, end of b)
 
 
-def _pair_at_junctions(segments: dict[int, Segment], params: TraceParams) -> list[Pair]:
-    """At each junction pair the ends that continue each other, best continuation first."""
+def _ends_at(segments: dict[int, Segment]) -> dict[int, list[tuple[int, int]]]:
+    """For each junction, the (segment, end) pairs that meet there."""
     ends_at: dict[int, list[tuple[int, int]]] = {}
     for key, segment in segments.items():
         for end, node in enumerate(segment.nodes):
             if node >= 0:
                 ends_at.setdefault(node, []).append((key, end))
+    return ends_at
+
+
+def _pair_at_junctions(segments: dict[int, Segment], params: TraceParams) -> list[Pair]:
+    """At each junction pair the ends that continue each other, best continuation first."""
     limit = math.cos(math.radians(params.max_pass_angle_deg))
     pairs: list[Pair] = []
-    for node, ends in ends_at.items():
+    for ends in _ends_at(segments).values():
         candidates = []
         for i in range(len(ends)):
             for j in range(i + 1, len(ends)):
@@ -543,11 +548,7 @@ def _side_by_side(segments: dict[int, Segment], pairs: list[Pair], params: Trace
     drawn out: two hairs crossing at a shallow angle, or touching for a while) is two hairs
     as soon as it is clearly wider than either of them.
     """
-    ends_at: dict[int, list[tuple[int, int]]] = {}
-    for key, segment in segments.items():
-        for end, node in enumerate(segment.nodes):
-            if node >= 0:
-                ends_at.setdefault(node, []).append((key, end))
+    ends_at = _ends_at(segments)
     limit = math.cos(math.radians(params.max_pass_angle_deg))
     for key, segment in segments.items():
         best, splits = 1, []
@@ -620,11 +621,7 @@ def _assemble(segments: dict[int, Segment], pairs: list[Pair], params: TracePara
 def _extra_pairs(segments: dict[int, Segment], pairs: list[Pair], params: TraceParams) -> list[Pair]:
     """For side-by-side segments, pair their spare copies with the next straightest ends."""
     extra: list[Pair] = []
-    ends_at: dict[int, list[tuple[int, int]]] = {}
-    for key, segment in segments.items():
-        for end, node in enumerate(segment.nodes):
-            if node >= 0:
-                ends_at.setdefault(node, []).append((key, end))
+    ends_at = _ends_at(segments)
     taken: dict[tuple[int, int], int] = {}
     for a, ea, b, eb in pairs:
         taken[(a, ea)] = taken.get((a, ea), 0) + 1

@@ -36,7 +36,7 @@ from core.weights import load_safetensors, save_safetensors
 log = logging.getLogger(__name__)
 
 GATE_INPUT = 224
-DEFAULT_K = 5
+DEFAULT_K = 3
 DEFAULT_QUANTILE = 0.99
 DEFAULT_FOLDS = 5
 
@@ -240,7 +240,8 @@ def score_gate(gate: ScalpGate, folders: list[Any], split: str = "val") -> dict[
     return scores
 
 
-def fit_gate(folders: list[Any], out: Path, device: str = "cpu", seed: int = 0, quantile: float = DEFAULT_QUANTILE) -> dict[str, Any]:
+def fit_gate(folders: list[Any], out: Path, device: str = "cpu", seed: int = 0, quantile: float = DEFAULT_QUANTILE,
+             k: int = DEFAULT_K) -> dict[str, Any]:
     """Fit the gate on the train splits of ``folders``, score it on their val splits, save it."""
     images, views, groups = [], [], []
     for folder in folders:
@@ -250,7 +251,7 @@ def fit_gate(folders: list[Any], out: Path, device: str = "cpu", seed: int = 0, 
         groups += [f"{folder.name}:{s.group}" for s in samples]
     if len(set(views)) < 2:
         log.warning("training pictures show only the %s view; the view head cannot learn the other", views[0])
-    gate = ScalpGate.fit(images, views, groups, seed=seed, quantile=quantile, device=device)
+    gate = ScalpGate.fit(images, views, groups, k=k, seed=seed, quantile=quantile, device=device)
     scores = score_gate(gate, folders)
     config = gate.save(Path(out) / "gate.safetensors", {
         "training": {"datasets": [f.name for f in folders], "split": "train", "n_images": len(images), "seed": seed},
